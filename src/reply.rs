@@ -225,6 +225,16 @@ impl Reply {
     pub const RCPT_FIRST: Reply = r(503, ec(5, 5, 1), "Need RCPT command first");
     /// `503 5.5.1` DATA after BDAT in the same transaction (RFC 3030 §2).
     pub const DATA_AFTER_BDAT: Reply = r(503, ec(5, 5, 1), "DATA not allowed after BDAT");
+    /// `554 5.5.1` DATA or BDAT without any accepted recipient.
+    pub const NO_VALID_RECIPIENTS: Reply = r(554, ec(5, 5, 1), "No valid recipients");
+    /// `503 5.5.1` DATA for a `BODY=BINARYMIME` transaction (RFC 3030 §3).
+    pub const BINARYMIME_NEEDS_BDAT: Reply = r(503, ec(5, 5, 1), "BINARYMIME requires BDAT");
+    /// `553 5.6.7` a non-ASCII address without `SMTPUTF8` (RFC 6531 §3.5).
+    pub const SMTPUTF8_REQUIRED: Reply = r(
+        553,
+        ec(5, 6, 7),
+        "Non-ASCII address requires the SMTPUTF8 parameter",
+    );
     /// `452 4.5.3` too many recipients (RFC 5321 §4.5.3.1.10).
     pub const TOO_MANY_RECIPIENTS: Reply = r(452, ec(4, 5, 3), "Too many recipients");
     /// `452 4.5.3` recipient quota of the identity used up (REPLY-25).

@@ -1,0 +1,128 @@
+//! [`Event`]: what happened in a session, for logs, metrics and audit.
+//!
+//! Events name past facts. None carries a password, token or SASL payload:
+//! user names are the *claimed* names, which an operator needs to see
+//! (fail2ban, audit), and nothing more.
+
+use std::net::IpAddr;
+
+use crate::question::AuthFailure;
+use crate::sasl::Mechanism;
+
+/// Something that happened, reported through
+/// [`Output::Event`](crate::Output::Event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session started (the greeting is queued).
+    Connected {
+        /// Who connected.
+        peer: IpAddr,
+        /// Whether TLS was already active (implicit TLS, RFC 8314).
+        tls: bool,
+    },
+    /// STARTTLS completed.
+    TlsEstablished {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The protocol version, as the driver reported it.
+        version: String,
+        /// The cipher suite, as the driver reported it.
+        cipher: String,
+    },
+    /// Bytes that arrived after `STARTTLS` and before the handshake were
+    /// thrown away (CVE-2011-0411): a client or attacker tried to inject
+    /// commands into the TLS session.
+    PlaintextDiscarded {
+        /// Who is connected.
+        peer: IpAddr,
+        /// How many bytes were discarded.
+        bytes: u64,
+    },
+    /// A client authenticated.
+    AuthSucceeded {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The identity the session now acts as.
+        identity: String,
+        /// The mechanism used.
+        mechanism: Mechanism,
+    },
+    /// An authentication attempt failed.
+    AuthFailed {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The user name the client claimed, if it got that far.
+        user: Option<String>,
+        /// The mechanism tried, if it was one we know.
+        mechanism: Option<Mechanism>,
+        /// Why.
+        reason: AuthFailure,
+    },
+    /// The policy refused a sender.
+    SenderRefused {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The authenticated identity, if any.
+        identity: Option<String>,
+        /// The refused reverse path.
+        sender: String,
+        /// The reply code sent.
+        code: u16,
+    },
+    /// The policy refused a recipient.
+    RecipientRefused {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The authenticated identity, if any.
+        identity: Option<String>,
+        /// The refused recipient.
+        recipient: String,
+        /// The reply code sent.
+        code: u16,
+    },
+    /// A message was accepted (the embedder answered `Allow`).
+    MessageAccepted {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The authenticated identity, if any.
+        identity: Option<String>,
+        /// The body size in octets.
+        size: u64,
+        /// The number of recipients.
+        recipients: usize,
+    },
+    /// A message body was refused after it was received (too large, bare
+    /// line endings, or the embedder said no).
+    MessageRefused {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The reply code sent.
+        code: u16,
+    },
+    /// The session closed the connection.
+    Closed {
+        /// Who was connected.
+        peer: IpAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent QUIT.
+    Quit,
+    /// Too many authentication failures in this session (RFC 4954 §9).
+    TooManyAuthFailures,
+    /// Too many errors in this session.
+    TooManyErrors,
+    /// A command or data timeout expired.
+    Timeout,
+    /// The client sent more pipelined input than the session may buffer.
+    InputOverflow,
+    /// The embedder shut the session down.
+    Shutdown,
+}
