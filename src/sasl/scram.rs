@@ -729,3 +729,774 @@ fn sanitize_error(raw: &[u8]) -> String {
         clean
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::*;
+
+    const SHA1_C1: &str = "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL";
+    const SHA1_S1: &str = "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096";
+    const SHA1_C2: &str =
+        "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=";
+    const SHA1_S2: &str = "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=";
+
+    const SHA256_C1: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+    const SHA256_S1: &str =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    const SHA256_C2: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    const SHA256_S2: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+    fn creds(hash: ScramHash, salt_b64: &str) -> ScramCredentials {
+        let salt = encoding::decode(salt_b64.as_bytes()).unwrap();
+        ScramCredentials::derive(hash, "pencil", &salt, 4096).unwrap()
+    }
+
+    fn sha1_creds() -> ScramCredentials {
+        creds(ScramHash::Sha1, "QSXCR+Q6sek8bf92")
+    }
+
+    fn sha256_creds() -> ScramCredentials {
+        creds(ScramHash::Sha256, "W22ZaJ0SNY7soEsUEjb6gQ==")
+    }
+
+    /// Runs the server through server-first for `client_first`.
+    fn to_server_first(
+        mech: Mechanism,
+        nonce: &str,
+        ctx: &ServerContext<'_>,
+        client_first: &[u8],
+        lookup: Lookup<ScramCredentials>,
+    ) -> (ServerExchange, Vec<u8>) {
+        let mut ex = ServerExchange::with_scram_nonce(mech, nonce);
+        let r = request(ex.step(ctx, Some(client_first)));
+        assert!(matches!(r, Request::ScramCredentials { .. }), "{r:?}");
+        let s1 = challenge(
+            ex.resolve(ctx, Resolution::ScramCredentials(lookup))
+                .unwrap(),
+        );
+        (ex, s1)
+    }
+
+    fn rfc_server(
+        mech: Mechanism,
+        nonce: &str,
+        c1: &str,
+        c2: &str,
+        creds: ScramCredentials,
+    ) -> Step {
+        let (mut ex, _) = to_server_first(mech, nonce, &ctx(), c1.as_bytes(), Lookup::Found(creds));
+        ex.step(&ctx(), Some(c2.as_bytes()))
+    }
+
+    #[test]
+    fn r5802_5_2_sha1_server_exchange_byte_for_byte() {
+        let mut ex = ServerExchange::with_scram_nonce(Mechanism::ScramSha1, "3rfcNHYJY1ZVvWVs7j");
+        let r = request(ex.step(&ctx(), Some(SHA1_C1.as_bytes())));
+        assert_eq!(
+            r,
+            Request::ScramCredentials {
+                authcid: "user".into(),
+                hash: ScramHash::Sha1
+            }
+        );
+        let s1 = ex
+            .resolve(
+                &ctx(),
+                Resolution::ScramCredentials(Lookup::Found(sha1_creds())),
+            )
+            .unwrap();
+        assert_eq!(challenge(s1), SHA1_S1.as_bytes());
+        assert_eq!(
+            challenge(ex.step(&ctx(), Some(SHA1_C2.as_bytes()))),
+            SHA1_S2.as_bytes()
+        );
+        // R4954-4.18: the client acknowledges v= with an empty response.
+        assert_eq!(
+            done(ex.step(&ctx(), Some(b""))),
+            ok(Mechanism::ScramSha1, "user")
+        );
+    }
+
+    #[test]
+    fn r7677_3_1_sha256_server_exchange_byte_for_byte() {
+        let mut ex = ServerExchange::with_scram_nonce(
+            Mechanism::ScramSha256,
+            "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+        );
+        let _ = request(ex.step(&ctx(), Some(SHA256_C1.as_bytes())));
+        let s1 = ex
+            .resolve(
+                &ctx(),
+                Resolution::ScramCredentials(Lookup::Found(sha256_creds())),
+            )
+            .unwrap();
+        assert_eq!(challenge(s1), SHA256_S1.as_bytes());
+        let s2 = ex.step(&ctx(), Some(SHA256_C2.as_bytes()));
+        assert_eq!(challenge(s2), SHA256_S2.as_bytes());
+        assert_eq!(
+            done(ex.step(&ctx(), Some(b""))),
+            ok(Mechanism::ScramSha256, "user")
+        );
+    }
+
+    #[test]
+    fn r5802_5_2_sha1_client_exchange_byte_for_byte() {
+        let cctx = ClientContext::new(&ENTROPY);
+        let mut c = ClientExchange::with_scram_nonce(
+            Mechanism::ScramSha1,
+            Credentials::password("user", "pencil"),
+            &cctx,
+            "fyko+d2lbbFgONRv9qkxdawL",
+        )
+        .unwrap();
+        assert_eq!(c.initial_response().unwrap(), SHA1_C1.as_bytes());
+        assert_eq!(c.respond(SHA1_S1.as_bytes()).unwrap(), SHA1_C2.as_bytes());
+        assert!(!c.is_complete() && !c.server_verified());
+        assert_eq!(c.respond(SHA1_S2.as_bytes()).unwrap(), b"");
+        assert!(c.is_complete() && c.server_verified());
+        assert_eq!(c.respond(b""), Err(ClientError::UnexpectedChallenge));
+    }
+
+    #[test]
+    fn r7677_3_1_sha256_client_exchange_byte_for_byte() {
+        let cctx = ClientContext::new(&ENTROPY);
+        let mut c = ClientExchange::with_scram_nonce(
+            Mechanism::ScramSha256,
+            Credentials::password("user", "pencil"),
+            &cctx,
+            "rOprNGfwEbeRWgbNEkqO",
+        )
+        .unwrap();
+        assert_eq!(c.initial_response().unwrap(), SHA256_C1.as_bytes());
+        assert_eq!(
+            c.respond(SHA256_S1.as_bytes()).unwrap(),
+            SHA256_C2.as_bytes()
+        );
+        assert_eq!(c.respond(SHA256_S2.as_bytes()).unwrap(), b"");
+        assert!(c.server_verified());
+    }
+
+    #[test]
+    fn r5802_5_1_9_client_rejects_wrong_server_signature_and_errors() {
+        let cctx = ClientContext::new(&ENTROPY);
+        let start = || {
+            let mut c = ClientExchange::with_scram_nonce(
+                Mechanism::ScramSha1,
+                Credentials::password("user", "pencil"),
+                &cctx,
+                "fyko+d2lbbFgONRv9qkxdawL",
+            )
+            .unwrap();
+            let _ = c.initial_response();
+            let _ = c.respond(SHA1_S1.as_bytes()).unwrap();
+            c
+        };
+        let mut c = start();
+        assert_eq!(
+            c.respond(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="[..].to_vec().as_slice()),
+            Ok(vec![])
+        );
+        let mut c2 = start();
+        assert_eq!(
+            c2.respond(b"v=AmF9pqV8S7suAoZWja4dJRkFsKQ="),
+            Err(ClientError::ServerSignatureMismatch)
+        );
+        assert!(!c2.is_complete() && !c2.server_verified());
+        let mut c3 = start();
+        assert_eq!(
+            c3.respond(b"e=invalid-proof"),
+            Err(ClientError::ServerError {
+                error: "invalid-proof".into()
+            })
+        );
+        let mut c4 = start();
+        assert_eq!(c4.respond(b"x=1"), Err(ClientError::MalformedChallenge));
+        assert!(c.server_verified());
+    }
+
+    #[test]
+    fn r5802_5_1_4_client_rejects_bad_server_first() {
+        let cctx = ClientContext::new(&ENTROPY);
+        for (s1, err) in [
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL,s=QSXCR+Q6sek8bf92,i=4096",
+                ClientError::NonceMismatch,
+            ),
+            (
+                "r=XXXX+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4096",
+                ClientError::NonceMismatch,
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf9,i=4096",
+                ClientError::MalformedChallenge,
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=,i=4096",
+                ClientError::MalformedChallenge,
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=0",
+                ClientError::IterationCount { iterations: 0 },
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4000000000",
+                ClientError::IterationCount {
+                    iterations: 4_000_000_000,
+                },
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=-1",
+                ClientError::MalformedChallenge,
+            ),
+            (
+                "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92",
+                ClientError::MalformedChallenge,
+            ),
+            (
+                "m=x,r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=1",
+                ClientError::MalformedChallenge,
+            ),
+            (
+                "e=other-error",
+                ClientError::ServerError {
+                    error: "other-error".into(),
+                },
+            ),
+        ] {
+            let mut c = ClientExchange::with_scram_nonce(
+                Mechanism::ScramSha1,
+                Credentials::password("user", "pencil"),
+                &cctx,
+                "fyko+d2lbbFgONRv9qkxdawL",
+            )
+            .unwrap();
+            let _ = c.initial_response();
+            assert_eq!(c.respond(s1.as_bytes()), Err(err), "{s1}");
+        }
+    }
+
+    /// The server's `e=` challenge, then failure after any response.
+    fn expect_error(step: Step, ex: &mut ServerExchange, name: &str, f: Failure) {
+        assert_eq!(challenge(step), format!("e={name}").as_bytes());
+        assert_eq!(failure(ex.step(&ctx(), Some(b""))), f);
+    }
+
+    #[test]
+    fn r5802_5_1_5_nonce_mismatch_fails() {
+        let c2 = SHA1_C2.replace("Vs7j,", "Vs7k,");
+        assert_ne!(c2, SHA1_C2);
+        let (mut ex, _) = to_server_first(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        let s = ex.step(&ctx(), Some(c2.as_bytes()));
+        expect_error(s, &mut ex, "other-error", Failure::Malformed);
+    }
+
+    #[test]
+    fn r5802_5_1_5_replayed_client_final_fails_on_a_fresh_nonce() {
+        // A second attempt gets a different server nonce; the recorded
+        // client-final no longer fits.
+        let (mut ex, s1) = to_server_first(
+            Mechanism::ScramSha1,
+            "freshNonce123",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        assert_ne!(s1, SHA1_S1.as_bytes());
+        let s = ex.step(&ctx(), Some(SHA1_C2.as_bytes()));
+        expect_error(s, &mut ex, "other-error", Failure::Malformed);
+    }
+
+    #[test]
+    fn r5802_5_1_9_client_final_sent_twice_fails() {
+        let (mut ex, _) = to_server_first(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        assert_eq!(
+            challenge(ex.step(&ctx(), Some(SHA1_C2.as_bytes()))),
+            SHA1_S2.as_bytes()
+        );
+        // Anything but an empty acknowledgement of v= fails.
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(SHA1_C2.as_bytes()))),
+            Failure::Malformed
+        );
+    }
+
+    #[test]
+    fn r5802_5_1_8_tampered_proof_fails_with_invalid_proof() {
+        let c2 = SHA1_C2.replace("p=v0X8", "p=v1X8");
+        let (mut ex, _) = to_server_first(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        let s = ex.step(&ctx(), Some(c2.as_bytes()));
+        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A proof of the wrong length.
+        let c2 = SHA1_C2.replace(
+            "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+            "p=v0X8v3Bz2T0CJGbJQyF0X+HI",
+        );
+        let (mut ex, _) = to_server_first(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        let s = ex.step(&ctx(), Some(c2.as_bytes()));
+        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+    }
+
+    #[test]
+    fn r5802_5_1_8_wrong_password_fails_with_invalid_proof() {
+        let salt = encoding::decode(b"QSXCR+Q6sek8bf92").unwrap();
+        let other = ScramCredentials::derive(ScramHash::Sha1, "pencil2", &salt, 4096).unwrap();
+        let s = rfc_server(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            SHA1_C1,
+            SHA1_C2,
+            other,
+        );
+        assert_eq!(challenge(s), b"e=invalid-proof");
+    }
+
+    #[test]
+    fn r5802_5_1_7_altered_channel_binding_attribute_fails() {
+        for (c2, name) in [
+            // c= of `y,,` instead of `n,,`.
+            (
+                SHA1_C2.replace("c=biws", "c=eSws"),
+                "channel-bindings-dont-match",
+            ),
+            (SHA1_C2.replace("c=biws", "c=biw"), "invalid-encoding"),
+            (SHA1_C2.replace("c=biws", "c=bi ws"), "invalid-encoding"),
+        ] {
+            let (mut ex, _) = to_server_first(
+                Mechanism::ScramSha1,
+                "3rfcNHYJY1ZVvWVs7j",
+                &ctx(),
+                SHA1_C1.as_bytes(),
+                Lookup::Found(sha1_creds()),
+            );
+            let s = ex.step(&ctx(), Some(c2.as_bytes()));
+            expect_error(s, &mut ex, name, Failure::Malformed);
+        }
+    }
+
+    #[test]
+    fn r5802_7_1_malformed_client_final_fails() {
+        let nonce = "fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j";
+        for c2 in [
+            String::new(),
+            format!("c=biws,r={nonce}"),
+            format!("r={nonce},c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            format!("c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts"),
+            format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=,x=1"),
+            format!("c=biws,r={nonce},1=x,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            format!("c=biws,r={nonce},m=x,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            format!("c=biws,r={nonce},P=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=\u{1}"),
+            "c=biws,".repeat(1000),
+        ] {
+            let (mut ex, _) = to_server_first(
+                Mechanism::ScramSha1,
+                "3rfcNHYJY1ZVvWVs7j",
+                &ctx(),
+                SHA1_C1.as_bytes(),
+                Lookup::Found(sha1_creds()),
+            );
+            let s = ex.step(&ctx(), Some(c2.as_bytes()));
+            expect_error(s, &mut ex, "invalid-encoding", Failure::Malformed);
+        }
+        // Unknown extensions before the proof are allowed (and signed).
+        let (mut ex, _) = to_server_first(
+            Mechanism::ScramSha1,
+            "3rfcNHYJY1ZVvWVs7j",
+            &ctx(),
+            SHA1_C1.as_bytes(),
+            Lookup::Found(sha1_creds()),
+        );
+        let c2 = format!("c=biws,r={nonce},x=1,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
+        // Still a valid message, but the proof no longer covers it.
+        assert_eq!(
+            challenge(ex.step(&ctx(), Some(c2.as_bytes()))),
+            b"e=invalid-proof"
+        );
+    }
+
+    #[test]
+    fn r5802_7_1_malformed_client_first_fails() {
+        for (c1, name) in [
+            ("", "invalid-encoding"),
+            ("n,,", "invalid-encoding"),
+            ("n,,r=abc", "invalid-encoding"),
+            ("n,,n=user", "invalid-encoding"),
+            ("n,,n=user,r=", "invalid-encoding"),
+            ("n,,n=user,r=a b", "invalid-encoding"),
+            ("n,,n=user,s=abc", "invalid-encoding"),
+            ("n,,n=user,r=abc,1=x", "invalid-encoding"),
+            ("n,,n=user,r=abc,x=", "invalid-encoding"),
+            ("x,,n=user,r=abc", "invalid-encoding"),
+            ("n,x=y,n=user,r=abc", "invalid-encoding"),
+            ("n,,n=us\u{7f}er,r=abc", "invalid-username-encoding"),
+            ("n,,n=us=er,r=abc", "invalid-username-encoding"),
+            ("n,,n=us=2cer,r=abc", "invalid-username-encoding"),
+            ("n,,n=,r=abc", "invalid-username-encoding"),
+            ("n,a=x=4,n=user,r=abc", "invalid-username-encoding"),
+            ("n,,m=ext,n=user,r=abc", "extensions-not-supported"),
+            ("n,,n=user,r=abc,m=ext", "extensions-not-supported"),
+            (
+                "p=tls-exporter,,n=user,r=abc",
+                "channel-binding-not-supported",
+            ),
+        ] {
+            let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+            let s = ex.step(&ctx(), Some(c1.as_bytes()));
+            expect_error(s, &mut ex, name, Failure::Malformed);
+        }
+        let long_user = format!("n,,n={},r=abc", "u".repeat(256));
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let s = ex.step(&ctx(), Some(long_user.as_bytes()));
+        expect_error(s, &mut ex, "invalid-username-encoding", Failure::Malformed);
+        let huge = format!("n,,n=user,r={}", "a".repeat(5000));
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let s = ex.step(&ctx(), Some(huge.as_bytes()));
+        expect_error(s, &mut ex, "invalid-encoding", Failure::Malformed);
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let s = ex.step(&ctx(), Some(b"n,,n=user,r=abc\xff"));
+        expect_error(s, &mut ex, "invalid-encoding", Failure::Malformed);
+    }
+
+    #[test]
+    fn r5802_5_1_2_escaped_user_name_is_decoded() {
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let r = request(ex.step(&ctx(), Some("n,,n=a=2Cb=3Dc jürgen,r=abc".as_bytes())));
+        assert_eq!(r.authcid(), Some("a,b=c jürgen"));
+    }
+
+    #[test]
+    fn r5802_6_1_y_flag_while_server_supports_binding_fails() {
+        let cb = ChannelBinding {
+            kind: "tls-exporter".into(),
+            data: vec![9; 32],
+        };
+        let tls = ServerContext {
+            channel_binding: Some(&cb),
+            ..ctx()
+        };
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let s = ex.step(&tls, Some(b"y,,n=user,r=abc"));
+        assert_eq!(challenge(s), b"e=server-does-support-channel-binding");
+        assert_eq!(failure(ex.step(&tls, Some(b""))), Failure::Malformed);
+        // Without binding on our side, `y` is fine.
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256);
+        let _ = request(ex.step(&ctx(), Some(b"y,,n=user,r=abc")));
+    }
+
+    #[test]
+    fn r5802_6_2_flags_that_do_not_fit_the_mechanism_fail() {
+        let cb = ChannelBinding {
+            kind: "tls-exporter".into(),
+            data: vec![9; 32],
+        };
+        let tls = ServerContext {
+            channel_binding: Some(&cb),
+            ..ctx()
+        };
+        for (mech, c1, name) in [
+            (
+                Mechanism::ScramSha256,
+                "p=tls-exporter,,n=user,r=abc",
+                "channel-binding-not-supported",
+            ),
+            (
+                Mechanism::ScramSha256Plus,
+                "n,,n=user,r=abc",
+                "channel-bindings-dont-match",
+            ),
+            (
+                Mechanism::ScramSha256Plus,
+                "y,,n=user,r=abc",
+                "channel-bindings-dont-match",
+            ),
+            (
+                Mechanism::ScramSha256Plus,
+                "p=tls-unique,,n=user,r=abc",
+                "unsupported-channel-binding-type",
+            ),
+        ] {
+            let mut ex = ServerExchange::new(mech);
+            let s = ex.step(&tls, Some(c1.as_bytes()));
+            assert_eq!(challenge(s), format!("e={name}").as_bytes(), "{c1}");
+        }
+        // -PLUS on a connection without binding data is not available.
+        let mut ex = ServerExchange::new(Mechanism::ScramSha1Plus);
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(b"p=tls-exporter,,n=user,r=abc"))),
+            Failure::NotAvailable
+        );
+    }
+
+    fn plus_round_trip(
+        server_cb: &ChannelBinding,
+        client_cb: &ChannelBinding,
+    ) -> Result<Outcome, Vec<u8>> {
+        let sctx = ServerContext {
+            channel_binding: Some(server_cb),
+            ..ctx()
+        };
+        let cctx = ClientContext {
+            channel_binding: Some(client_cb),
+            ..ClientContext::new(&ENTROPY)
+        };
+        let mut c = ClientExchange::new(
+            Mechanism::ScramSha256Plus,
+            Credentials::password("user", "pencil"),
+            &cctx,
+        )
+        .unwrap();
+        let mut ex = ServerExchange::new(Mechanism::ScramSha256Plus);
+        let c1 = c.initial_response().unwrap();
+        assert!(c1.starts_with(format!("p={},,", client_cb.kind).as_bytes()));
+        let _ = request(ex.step(&sctx, Some(&c1)));
+        let s1 = challenge(
+            ex.resolve(
+                &sctx,
+                Resolution::ScramCredentials(Lookup::Found(sha256_creds())),
+            )
+            .unwrap(),
+        );
+        let c2 = c.respond(&s1).unwrap();
+        let s2 = challenge(ex.step(&sctx, Some(&c2)));
+        if s2.starts_with(b"e=") {
+            return Err(s2);
+        }
+        let c3 = c.respond(&s2).unwrap();
+        assert!(c.server_verified());
+        Ok(done(ex.step(&sctx, Some(&c3))))
+    }
+
+    #[test]
+    fn r9266_tls_exporter_binding_round_trip() {
+        let cb = ChannelBinding {
+            kind: "tls-exporter".into(),
+            data: (0..32).collect(),
+        };
+        assert_eq!(
+            plus_round_trip(&cb, &cb),
+            Ok(ok(Mechanism::ScramSha256Plus, "user"))
+        );
+        // A man in the middle has a different TLS channel: the data differ.
+        let other = ChannelBinding {
+            kind: "tls-exporter".into(),
+            data: vec![0; 32],
+        };
+        assert_eq!(
+            plus_round_trip(&cb, &other),
+            Err(b"e=channel-bindings-dont-match".to_vec())
+        );
+    }
+
+    #[test]
+    fn atk_07_unknown_user_gets_stable_fake_salt_and_invalid_proof() {
+        let first = |user: &str| {
+            let c1 = format!("n,,n={user},r=abc");
+            let (ex, s1) = to_server_first(
+                Mechanism::ScramSha256,
+                "srv",
+                &ctx(),
+                c1.as_bytes(),
+                Lookup::NotFound,
+            );
+            (ex, String::from_utf8(s1).unwrap())
+        };
+        let (mut ex, s1) = first("ghost");
+        let (_, again) = first("ghost");
+        let (_, other) = first("phantom");
+        assert_eq!(s1, again);
+        assert_ne!(s1, other);
+        assert!(
+            s1.starts_with("r=abcsrv,s=") && s1.ends_with(",i=4096"),
+            "{s1}"
+        );
+        let salt = s1.split(',').nth(1).unwrap().strip_prefix("s=").unwrap();
+        assert_eq!(encoding::decode(salt.as_bytes()).unwrap().len(), 16);
+        // Another server key gives another salt.
+        let key2 = [8u8; 32];
+        let ctx2 = ServerContext {
+            fake_salt_key: &key2,
+            ..ctx()
+        };
+        let (_, s1b) = to_server_first(
+            Mechanism::ScramSha256,
+            "srv",
+            &ctx2,
+            b"n,,n=ghost,r=abc",
+            Lookup::NotFound,
+        );
+        assert_ne!(s1.as_bytes(), &s1b[..]);
+        // The client goes on as usual and fails only at the proof.
+        let c2 = "c=biws,r=abcsrv,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let s = ex.step(&ctx(), Some(c2.as_bytes()));
+        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+    }
+
+    #[test]
+    fn atk_07_unknown_user_fails_even_with_a_proof_for_the_fake_keys() {
+        // Nothing derived from the fake record may ever log in.
+        let cctx = ClientContext::new(&ENTROPY);
+        let mut c = ClientExchange::new(
+            Mechanism::ScramSha1,
+            Credentials::password("ghost", "x"),
+            &cctx,
+        )
+        .unwrap();
+        let c1 = c.initial_response().unwrap();
+        let (mut ex, s1) =
+            to_server_first(Mechanism::ScramSha1, "srv", &ctx(), &c1, Lookup::NotFound);
+        let c2 = c.respond(&s1).unwrap();
+        assert_eq!(challenge(ex.step(&ctx(), Some(&c2))), b"e=invalid-proof");
+    }
+
+    #[test]
+    fn lookup_unavailable_or_wrong_hash_is_unavailable() {
+        let mut ex = ServerExchange::new(Mechanism::ScramSha1);
+        let _ = request(ex.step(&ctx(), Some(SHA1_C1.as_bytes())));
+        let s = ex
+            .resolve(&ctx(), Resolution::ScramCredentials(Lookup::Unavailable))
+            .unwrap();
+        assert_eq!(failure(s), Failure::Unavailable);
+        let mut ex = ServerExchange::new(Mechanism::ScramSha1);
+        let _ = request(ex.step(&ctx(), Some(SHA1_C1.as_bytes())));
+        let s = ex
+            .resolve(
+                &ctx(),
+                Resolution::ScramCredentials(Lookup::Found(sha256_creds())),
+            )
+            .unwrap();
+        assert_eq!(failure(s), Failure::Unavailable);
+    }
+
+    #[test]
+    fn r4954_4_7_no_initial_response_gets_empty_challenge() {
+        let mut ex = ServerExchange::with_scram_nonce(Mechanism::ScramSha1, "3rfcNHYJY1ZVvWVs7j");
+        assert_eq!(challenge(ex.step(&ctx(), None)), b"");
+        let _ = request(ex.step(&ctx(), Some(SHA1_C1.as_bytes())));
+        let s1 = ex
+            .resolve(
+                &ctx(),
+                Resolution::ScramCredentials(Lookup::Found(sha1_creds())),
+            )
+            .unwrap();
+        assert_eq!(challenge(s1), SHA1_S1.as_bytes());
+    }
+
+    #[test]
+    fn r4422_3_4_1_2_authzid_is_authorized_before_v_is_sent() {
+        let cctx = ClientContext::new(&ENTROPY);
+        let creds = Credentials::Password {
+            authcid: "user".into(),
+            password: Secret::new("pencil".into()),
+            authzid: Some("admin,x".into()),
+        };
+        for (verdict, expect) in [
+            (Verdict::Valid, None),
+            (Verdict::Invalid, Some(Failure::NotAuthorized)),
+            (Verdict::Unavailable, Some(Failure::Unavailable)),
+        ] {
+            let mut c = ClientExchange::new(Mechanism::ScramSha256, creds.clone(), &cctx).unwrap();
+            let c1 = c.initial_response().unwrap();
+            assert!(c1.starts_with(b"n,a=admin=2Cx,n=user,r="));
+            let (mut ex, s1) = to_server_first(
+                Mechanism::ScramSha256,
+                "srv",
+                &ctx(),
+                &c1,
+                Lookup::Found(sha256_creds()),
+            );
+            let c2 = c.respond(&s1).unwrap();
+            let r = request(ex.step(&ctx(), Some(&c2)));
+            assert_eq!(
+                r,
+                Request::Authorize {
+                    authcid: "user".into(),
+                    authzid: "admin,x".into()
+                }
+            );
+            let s = ex.resolve(&ctx(), Resolution::Verdict(verdict)).unwrap();
+            match expect {
+                None => {
+                    let c3 = c.respond(&challenge(s)).unwrap();
+                    assert!(c.server_verified());
+                    assert_eq!(
+                        done(ex.step(&ctx(), Some(&c3))),
+                        Outcome::Success(Authenticated {
+                            mechanism: Mechanism::ScramSha256,
+                            authcid: "user".into(),
+                            identity: "admin,x".into()
+                        })
+                    );
+                }
+                Some(f) => assert_eq!(failure(s), f),
+            }
+        }
+    }
+
+    #[test]
+    fn misfit_and_cancel() {
+        let mut ex = ServerExchange::new(Mechanism::ScramSha1);
+        let _ = request(ex.step(&ctx(), Some(SHA1_C1.as_bytes())));
+        let wrong = Resolution::Verdict(Verdict::Valid);
+        assert_eq!(ex.resolve(&ctx(), wrong.clone()), Err(Misfit(wrong)));
+        let s = ex
+            .resolve(
+                &ctx(),
+                Resolution::ScramCredentials(Lookup::Found(sha1_creds())),
+            )
+            .unwrap();
+        let _ = challenge(s);
+        assert_eq!(ex.cancel(), Outcome::Failure(Failure::Cancelled));
+    }
+
+    #[test]
+    fn server_nonces_are_fresh_printable_and_long() {
+        let nonce = |ex: &mut ServerExchange| {
+            let _ = request(ex.step(&ctx(), Some(b"n,,n=user,r=abc")));
+            let s1 = challenge(
+                ex.resolve(
+                    &ctx(),
+                    Resolution::ScramCredentials(Lookup::Found(sha1_creds())),
+                )
+                .unwrap(),
+            );
+            let s1 = String::from_utf8(s1).unwrap();
+            s1.split(',')
+                .next()
+                .unwrap()
+                .strip_prefix("r=abc")
+                .unwrap()
+                .to_owned()
+        };
+        let a = nonce(&mut ServerExchange::new(Mechanism::ScramSha1));
+        let b = nonce(&mut ServerExchange::new(Mechanism::ScramSha1));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b','));
+    }
+}
