@@ -17,7 +17,36 @@ use std::str::FromStr;
 use crate::random::Entropy;
 use crate::secret::Secret;
 
+pub mod client;
+mod cram_md5;
+mod crypto;
+pub mod encoding;
+mod external;
+mod gs2;
+mod login;
+mod oauth;
+mod plain;
+#[cfg(feature = "scram")]
+mod scram;
 pub mod secret;
+
+pub use client::{ClientContext, ClientError, ClientExchange, Credentials};
+pub use encoding::Base64Error;
+pub use secret::{CramMd5Secret, ScramCredentials, SecretFormatError};
+
+/// Longest authcid, authzid or user name accepted, in octets. RFC 4616 §2
+/// requires at least 255 and allows refusing more; one bound for every
+/// mechanism keeps memory and log lines small (ATK-10).
+pub const MAX_IDENTITY_LEN: usize = 255;
+
+/// Longest password accepted by PLAIN and LOGIN, in octets (RFC 4616 §2).
+pub const MAX_PASSWORD_LEN: usize = 255;
+
+/// Longest decoded XOAUTH2 / OAUTHBEARER message, in octets. Bearer tokens
+/// reach several KiB (JWTs with many claims); an SMTP AUTH line of 12288
+/// octets (R4954-4.13) decodes to 9216, so this leaves room without letting
+/// a client make us hold megabytes.
+pub const MAX_TOKEN_MESSAGE_LEN: usize = 16 * 1024;
 
 /// A SASL mechanism this crate implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +133,25 @@ impl Mechanism {
     pub const fn uses_channel_binding(self) -> bool {
         matches!(self, Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus)
     }
+
+    /// The hash of a SCRAM mechanism, `None` for the others.
+    pub const fn scram_hash(self) -> Option<ScramHash> {
+        match self {
+            Mechanism::ScramSha1 | Mechanism::ScramSha1Plus => Some(ScramHash::Sha1),
+            Mechanism::ScramSha256 | Mechanism::ScramSha256Plus => Some(ScramHash::Sha256),
+            _ => None,
+        }
+    }
+
+    /// True when this build can run the mechanism: the SCRAM family needs
+    /// the `scram` cargo feature. Advertise only available mechanisms; an
+    /// exchange for an unavailable one fails with [`Failure::NotAvailable`].
+    pub const fn is_available(self) -> bool {
+        match self.scram_hash() {
+            Some(_) => cfg!(feature = "scram"),
+            None => true,
+        }
+    }
 }
 
 impl fmt::Display for Mechanism {
@@ -161,7 +209,7 @@ pub struct ServerContext<'a> {
 }
 
 /// What one step of a server exchange produced.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 #[non_exhaustive]
 pub enum Step {
@@ -253,6 +301,25 @@ pub enum ScramHash {
     Sha1,
     /// SHA-256 (SCRAM-SHA-256).
     Sha256,
+}
+
+impl ScramHash {
+    /// Digest length in octets: the length of StoredKey, ServerKey, the
+    /// proof and the signature (20 for SHA-1, 32 for SHA-256).
+    pub const fn output_len(self) -> usize {
+        match self {
+            ScramHash::Sha1 => 20,
+            ScramHash::Sha256 => 32,
+        }
+    }
+
+    /// The hash part of the mechanism and scheme names (`SHA-1`, `SHA-256`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ScramHash::Sha1 => "SHA-1",
+            ScramHash::Sha256 => "SHA-256",
+        }
+    }
 }
 
 /// The embedder's answer to a [`Request`].
@@ -369,9 +436,13 @@ pub enum Failure {
     Disabled,
     /// The backend could not decide.
     Unavailable,
-    /// The exchange needs something this connection lacks (no TLS channel
-    /// binding, no client certificate).
+    /// The exchange needs something this connection or build lacks (no TLS
+    /// channel binding, no client certificate, SCRAM compiled out).
     NotAvailable,
+    /// The client sent an initial response to a server-first mechanism
+    /// (CRAM-MD5). SMTP answers `501 5.7.0` (R4954-4.10, REPLY-14) rather
+    /// than `535`.
+    InitialResponseNotAllowed,
 }
 
 /// An answer that does not fit the exchange's open request (or there is
@@ -379,3 +450,373 @@ pub enum Failure {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the answer does not fit the open request")]
 pub struct Misfit(pub Resolution);
+
+/// The server side of one SASL exchange.
+///
+/// Feed it the client's decoded responses with [`step`](Self::step); answer
+/// each [`Step::Request`] with [`resolve`](Self::resolve). It holds no
+/// borrowed data: the [`ServerContext`] is passed on every call, so an
+/// exchange can live inside a session across `await` points. Every path ends
+/// in exactly one [`Step::Done`]; calling it again afterwards yields
+/// `Done(Failure(Malformed))`, never a panic.
+pub struct ServerExchange {
+    mechanism: Mechanism,
+    inner: Inner,
+    /// A [`Step::Request`] is open and waits for [`ServerExchange::resolve`].
+    awaiting: bool,
+    /// The exchange has produced its [`Step::Done`].
+    finished: bool,
+}
+
+/// The per-mechanism state machines.
+enum Inner {
+    Plain(plain::PlainServer),
+    Login(login::LoginServer),
+    CramMd5(cram_md5::CramMd5Server),
+    #[cfg(feature = "scram")]
+    Scram(scram::ScramServer),
+    OAuth(oauth::OAuthServer),
+    External(external::ExternalServer),
+    /// The mechanism is compiled out: the first step fails.
+    Unavailable,
+}
+
+impl fmt::Debug for ServerExchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the inner state: it may hold nonces, keys or user names.
+        f.debug_struct("ServerExchange")
+            .field("mechanism", &self.mechanism)
+            .field("awaiting", &self.awaiting)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerExchange {
+    /// Starts an exchange for `mechanism`. Nothing is sent yet: call
+    /// [`step`](Self::step) with the initial response, if any.
+    pub fn new(mechanism: Mechanism) -> Self {
+        let inner = match mechanism {
+            Mechanism::Plain => Inner::Plain(plain::PlainServer::new()),
+            Mechanism::Login => Inner::Login(login::LoginServer::new()),
+            Mechanism::CramMd5 => Inner::CramMd5(cram_md5::CramMd5Server::new()),
+            #[cfg(feature = "scram")]
+            Mechanism::ScramSha1
+            | Mechanism::ScramSha1Plus
+            | Mechanism::ScramSha256
+            | Mechanism::ScramSha256Plus => Inner::Scram(scram::ScramServer::new(mechanism, None)),
+            Mechanism::XOAuth2 | Mechanism::OAuthBearer => {
+                Inner::OAuth(oauth::OAuthServer::new(mechanism))
+            }
+            Mechanism::External => Inner::External(external::ExternalServer::new()),
+            #[allow(unreachable_patterns)]
+            _ => Inner::Unavailable,
+        };
+        Self {
+            mechanism,
+            inner,
+            awaiting: false,
+            finished: false,
+        }
+    }
+
+    /// A SCRAM exchange whose server nonce part is `nonce` instead of fresh
+    /// randomness, so the published RFC 5802 / RFC 7677 exchanges can be
+    /// replayed byte for byte.
+    #[cfg(all(test, feature = "scram"))]
+    pub(crate) fn with_scram_nonce(mechanism: Mechanism, nonce: &str) -> Self {
+        let mut ex = Self::new(mechanism);
+        if mechanism.scram_hash().is_some() {
+            ex.inner = Inner::Scram(scram::ScramServer::new(mechanism, Some(nonce.to_owned())));
+        }
+        ex
+    }
+
+    /// The mechanism of this exchange.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// True once the exchange has produced its [`Step::Done`] (or was
+    /// cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Feeds the next decoded client response.
+    ///
+    /// On the first call, `None` means the client sent no initial response
+    /// and `Some(b"")` an empty one (SMTP's `=`, R4954-4.9); later calls
+    /// treat `None` like an empty response. Calling this while a
+    /// [`Step::Request`] is still open, or after [`Step::Done`], is a misuse
+    /// that ends the exchange with `Done(Failure(Malformed))`.
+    pub fn step(&mut self, ctx: &ServerContext<'_>, response: Option<&[u8]>) -> Step {
+        if self.finished || self.awaiting {
+            self.finished = true;
+            self.awaiting = false;
+            return Step::Done(Outcome::Failure(Failure::Malformed));
+        }
+        let step = match &mut self.inner {
+            Inner::Plain(m) => m.step(response),
+            Inner::Login(m) => m.step(response),
+            Inner::CramMd5(m) => m.step(ctx, response),
+            #[cfg(feature = "scram")]
+            Inner::Scram(m) => m.step(ctx, response),
+            Inner::OAuth(m) => m.step(response),
+            Inner::External(m) => m.step(ctx, response),
+            Inner::Unavailable => Step::Done(Outcome::Failure(Failure::NotAvailable)),
+        };
+        self.track(step)
+    }
+
+    /// Answers the open [`Step::Request`]. A resolution of the wrong kind,
+    /// or one given when no request is open, is handed back in [`Misfit`]
+    /// and leaves the exchange exactly as it was.
+    pub fn resolve(
+        &mut self,
+        ctx: &ServerContext<'_>,
+        resolution: Resolution,
+    ) -> Result<Step, Misfit> {
+        if !self.awaiting || self.finished {
+            return Err(Misfit(resolution));
+        }
+        let step = match &mut self.inner {
+            Inner::Plain(m) => m.resolve(resolution),
+            Inner::Login(m) => m.resolve(resolution),
+            Inner::CramMd5(m) => m.resolve(resolution),
+            #[cfg(feature = "scram")]
+            Inner::Scram(m) => m.resolve(ctx, resolution),
+            Inner::OAuth(m) => m.resolve(resolution),
+            Inner::External(m) => m.resolve(resolution),
+            Inner::Unavailable => Err(Misfit(resolution)),
+        }?;
+        // Only SCRAM needs the context here (fake salts, nonces).
+        let _ = ctx;
+        Ok(self.track(step))
+    }
+
+    /// The client aborted (SMTP `*`, R4954-4.6): the exchange is over.
+    pub fn cancel(&mut self) -> Outcome {
+        self.finished = true;
+        self.awaiting = false;
+        Outcome::Failure(Failure::Cancelled)
+    }
+
+    fn track(&mut self, step: Step) -> Step {
+        self.awaiting = matches!(step, Step::Request(_));
+        self.finished = matches!(step, Step::Done(_));
+        step
+    }
+}
+
+/// The outcome of a failed exchange, as a step.
+pub(crate) fn fail(failure: Failure) -> Step {
+    Step::Done(Outcome::Failure(failure))
+}
+
+/// How a credential [`Verdict`] ends the exchange when it is not `Valid`.
+pub(crate) fn credential_failure(verdict: Verdict) -> Option<Failure> {
+    match verdict {
+        Verdict::Valid => None,
+        Verdict::Invalid => Some(Failure::InvalidCredentials),
+        Verdict::Disabled => Some(Failure::Disabled),
+        Verdict::Unavailable => Some(Failure::Unavailable),
+    }
+}
+
+/// How an [`Request::Authorize`] verdict ends the exchange when it is not
+/// `Valid`: a refusal is [`Failure::NotAuthorized`].
+pub(crate) fn authorization_failure(verdict: Verdict) -> Option<Failure> {
+    match verdict {
+        Verdict::Valid => None,
+        Verdict::Invalid => Some(Failure::NotAuthorized),
+        Verdict::Disabled => Some(Failure::Disabled),
+        Verdict::Unavailable => Some(Failure::Unavailable),
+    }
+}
+
+/// What follows verified credentials: success, or a question whether
+/// `authcid` may act as a different `authzid` (RFC 4422 §3.4.1, ATK-08).
+pub(crate) enum Verified {
+    /// Authenticated; nothing more to ask.
+    Done(Step),
+    /// Ask [`Request::Authorize`]; remember the pair for the answer.
+    Authorize {
+        /// The verified identity.
+        authcid: String,
+        /// The identity it wants to act as.
+        authzid: String,
+    },
+}
+
+impl Verified {
+    /// Credentials for `authcid` are right; `authzid` is what the client
+    /// asked to act as, if anything. An authzid equal to the authcid needs
+    /// no authorization.
+    pub(crate) fn new(mechanism: Mechanism, authcid: String, authzid: Option<String>) -> Self {
+        match authzid {
+            Some(authzid) if authzid != authcid => Verified::Authorize { authcid, authzid },
+            _ => Verified::Done(success(mechanism, authcid, None)),
+        }
+    }
+
+    /// The request to send for [`Verified::Authorize`].
+    pub(crate) fn request(authcid: &str, authzid: &str) -> Step {
+        Step::Request(Request::Authorize {
+            authcid: authcid.to_owned(),
+            authzid: authzid.to_owned(),
+        })
+    }
+}
+
+/// A successful outcome; the identity is the authorized authzid if any.
+pub(crate) fn success(mechanism: Mechanism, authcid: String, authzid: Option<String>) -> Step {
+    let identity = authzid.unwrap_or_else(|| authcid.clone());
+    Step::Done(Outcome::Success(Authenticated {
+        mechanism,
+        authcid,
+        identity,
+    }))
+}
+
+/// The answer to [`Request::Authorize`] as the final step.
+pub(crate) fn authorize_step(
+    mechanism: Mechanism,
+    authcid: String,
+    authzid: String,
+    verdict: Verdict,
+) -> Step {
+    match authorization_failure(verdict) {
+        None => success(mechanism, authcid, Some(authzid)),
+        Some(f) => fail(f),
+    }
+}
+
+/// A decoded identity (authcid, authzid, user name) as the mechanisms
+/// accept it: UTF-8, 1 to [`MAX_IDENTITY_LEN`] octets, and no control
+/// characters at all, so CR, LF and NUL can never reach a log line, a
+/// header or a backend query (ATK-04).
+pub(crate) fn identity(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() || bytes.len() > MAX_IDENTITY_LEN {
+        return None;
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
+    if s.chars().any(char::is_control) {
+        return None;
+    }
+    Some(s.to_owned())
+}
+
+/// A decoded password: UTF-8, 1 to [`MAX_PASSWORD_LEN`] octets, no NUL;
+/// `no_line_breaks` also refuses CR and LF (LOGIN, RLOGIN-2.2).
+pub(crate) fn password(bytes: &[u8], no_line_breaks: bool) -> Option<Secret<String>> {
+    if bytes.is_empty() || bytes.len() > MAX_PASSWORD_LEN {
+        return None;
+    }
+    if bytes
+        .iter()
+        .any(|&b| b == 0 || (no_line_breaks && (b == b'\r' || b == b'\n')))
+    {
+        return None;
+    }
+    let s = std::str::from_utf8(bytes).ok()?;
+    Some(Secret::new(s.to_owned()))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers shared by the mechanism tests.
+
+    use super::*;
+    use crate::random::FixedEntropy;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// Entropy that yields scripted bytes first (then zeros) and a fixed
+    /// clock: reproduces published challenges exactly.
+    #[derive(Debug)]
+    pub(crate) struct Scripted {
+        bytes: Mutex<VecDeque<u8>>,
+        time: u64,
+    }
+
+    impl Scripted {
+        pub(crate) fn new(bytes: &[u8], time: u64) -> Self {
+            Self {
+                bytes: Mutex::new(bytes.iter().copied().collect()),
+                time,
+            }
+        }
+    }
+
+    impl Entropy for Scripted {
+        fn fill(&self, buf: &mut [u8]) {
+            let mut q = match self.bytes.lock() {
+                Ok(q) => q,
+                Err(p) => p.into_inner(),
+            };
+            for b in buf {
+                *b = q.pop_front().unwrap_or(0);
+            }
+        }
+
+        fn unix_time(&self) -> u64 {
+            self.time
+        }
+    }
+
+    pub(crate) static ENTROPY: FixedEntropy = FixedEntropy::new(42, 1_700_000_000);
+    pub(crate) static KEY: [u8; 32] = [7u8; 32];
+
+    /// A context without TLS extras.
+    pub(crate) fn ctx() -> ServerContext<'static> {
+        ServerContext {
+            hostname: "mx.example.org",
+            entropy: &ENTROPY,
+            channel_binding: None,
+            client_certificate: None,
+            fake_salt_key: &KEY,
+        }
+    }
+
+    /// Unwraps a challenge or fails the test with the step.
+    pub(crate) fn challenge(step: Step) -> Vec<u8> {
+        match step {
+            Step::Challenge(c) => c,
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+    }
+
+    /// Unwraps a request or fails the test with the step.
+    pub(crate) fn request(step: Step) -> Request {
+        match step {
+            Step::Request(r) => r,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    /// Unwraps an outcome or fails the test with the step.
+    pub(crate) fn done(step: Step) -> Outcome {
+        match step {
+            Step::Done(o) => o,
+            other => panic!("expected done, got {other:?}"),
+        }
+    }
+
+    /// The failure of a finished step.
+    pub(crate) fn failure(step: Step) -> Failure {
+        match done(step) {
+            Outcome::Failure(f) => f,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// A success for `identity` via `mechanism`, authcid = identity.
+    pub(crate) fn ok(mechanism: Mechanism, who: &str) -> Outcome {
+        Outcome::Success(Authenticated {
+            mechanism,
+            authcid: who.to_owned(),
+            identity: who.to_owned(),
+        })
+    }
+}
