@@ -157,7 +157,11 @@ fn run(g: &Golden, split: &mut dyn FnMut(usize, usize) -> Vec<usize>) -> Run {
         }
         sent.push(std::mem::take(&mut d.out.sent));
         if seg.then_tls {
-            assert_eq!(d.out.starttls, 1, "{}: STARTTLS expected before -- tls", g.name);
+            assert_eq!(
+                d.out.starttls, 1,
+                "{}: STARTTLS expected before -- tls",
+                g.name
+            );
             d.out.starttls = 0;
             d.tls();
         }
@@ -181,7 +185,12 @@ fn check(path: &Path) {
             g.name
         );
     }
-    assert_eq!(whole.messages.len(), g.messages.len(), "{}: message count", g.name);
+    assert_eq!(
+        whole.messages.len(),
+        g.messages.len(),
+        "{}: message count",
+        g.name
+    );
     for (got, want) in whole.messages.iter().zip(&g.messages) {
         assert_eq!(
             String::from_utf8_lossy(got),
@@ -191,7 +200,12 @@ fn check(path: &Path) {
         );
     }
     for e in &g.events {
-        assert!(whole.events.contains(e), "{}: missing event {e}\nhave: {:#?}", g.name, whole.events);
+        assert!(
+            whole.events.contains(e),
+            "{}: missing event {e}\nhave: {:#?}",
+            g.name,
+            whole.events
+        );
     }
     assert_eq!(whole.closed, g.closed, "{}: closed", g.name);
 
@@ -233,7 +247,10 @@ fn golden_transcripts() {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 10, "expected the transcript suite in {dir:?}");
+    assert!(
+        paths.len() >= 10,
+        "expected the transcript suite in {dir:?}"
+    );
     for p in &paths {
         check(p);
     }

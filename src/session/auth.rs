@@ -2,10 +2,10 @@
 //! `334` challenges, the policy gate before any credential check, and the
 //! replies for every way it can end.
 
+use crate::event::{CloseReason, Event};
 use crate::question::{Answer, AuthAttempt, AuthFailure, AuthResult, Question};
 use crate::reply::Reply;
 use crate::sasl::{self, encoding, Authenticated, Failure, Mechanism, ServerExchange, Step};
-use crate::event::{CloseReason, Event};
 
 use super::{Pending, Phase, Session};
 
@@ -100,14 +100,12 @@ impl Session {
         let decoded = match initial.map(encoding::decode).transpose() {
             Ok(d) => d,
             Err(_) => {
-                return self.auth_failed(
-                    &exchange,
-                    AuthFailure::Malformed,
-                    Reply::AUTH_BAD_BASE64,
-                );
+                return self.auth_failed(&exchange, AuthFailure::Malformed, Reply::AUTH_BAD_BASE64);
             }
         };
-        let step = exchange.exchange.step(&self.sasl_context(), decoded.as_deref());
+        let step = exchange
+            .exchange
+            .step(&self.sasl_context(), decoded.as_deref());
         self.auth_step(exchange, step);
     }
 
@@ -147,7 +145,8 @@ impl Session {
             Step::Challenge(bytes) => {
                 // RFC 4954 §4: `334 <base64>` and nothing else.
                 self.out.extend_from_slice(b"334 ");
-                self.out.extend_from_slice(encoding::encode(&bytes).as_bytes());
+                self.out
+                    .extend_from_slice(encoding::encode(&bytes).as_bytes());
                 self.out.extend_from_slice(b"\r\n");
                 self.send_now();
                 self.phase = Phase::Auth(exchange);
@@ -177,7 +176,10 @@ impl Session {
                     user: Some(authenticated.authcid.clone()),
                     outcome: Ok(authenticated.identity.clone()),
                 });
-                self.ask(question, Pending::AuthResult(Finish::Success(authenticated)));
+                self.ask(
+                    question,
+                    Pending::AuthResult(Finish::Success(authenticated)),
+                );
             }
             Step::Done(sasl::Outcome::Failure(failure)) => {
                 let (reason, reply) = failure_reply(failure);
@@ -241,10 +243,9 @@ impl Session {
                 self.auth_step(exchange, step);
                 Ok(())
             }
-            Err(sasl::Misfit(resolution)) => Err((
-                Pending::Credentials { exchange },
-                Answer::Sasl(resolution),
-            )),
+            Err(sasl::Misfit(resolution)) => {
+                Err((Pending::Credentials { exchange }, Answer::Sasl(resolution)))
+            }
         }
     }
 
@@ -290,7 +291,10 @@ impl Session {
                 }
                 if self.auth_failures >= self.config.limits.auth_failures {
                     // RFC 4954 §9 (after at least 3) and REPLY-22.
-                    self.close(&Reply::AUTH_TOO_MANY_FAILURES, CloseReason::TooManyAuthFailures);
+                    self.close(
+                        &Reply::AUTH_TOO_MANY_FAILURES,
+                        CloseReason::TooManyAuthFailures,
+                    );
                 } else {
                     self.reply(&reply);
                 }
@@ -311,5 +315,8 @@ fn failure_reply(failure: Failure) -> (AuthFailure, Reply) {
         Failure::Disabled => (AuthFailure::Disabled, Reply::ACCOUNT_DISABLED),
         Failure::Unavailable => (AuthFailure::TemporaryFailure, Reply::AUTH_TEMPORARY_FAILURE),
         Failure::NotAvailable => (AuthFailure::NotAvailable, Reply::AUTH_INVALID),
+        Failure::InitialResponseNotAllowed => {
+            (AuthFailure::Malformed, Reply::AUTH_NO_INITIAL_RESPONSE)
+        }
     }
 }

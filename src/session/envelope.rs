@@ -381,7 +381,9 @@ impl Session {
             if input.is_empty() {
                 return false;
             }
-            let n = usize::try_from(chunk.remaining).unwrap_or(usize::MAX).min(input.len());
+            let n = usize::try_from(chunk.remaining)
+                .unwrap_or(usize::MAX)
+                .min(input.len());
             chunk.remaining -= n as u64;
             let keep = chunk.refuse.is_none();
             if keep {

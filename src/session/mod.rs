@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::command::{self, Command};
-use crate::config::{Config, Profile};
+use crate::config::Config;
 use crate::error::{AnswerError, AnswerErrorKind};
 use crate::event::{CloseReason, Event};
 use crate::question::{Answer, Question, QuestionId};
@@ -532,7 +532,6 @@ impl Session {
                 }
             }
             Command::Help { .. } => self.reply(&Reply::HELP),
-            _ => self.error(&Reply::UNKNOWN_COMMAND),
         }
     }
 
@@ -622,7 +621,8 @@ impl Session {
     /// it (RFC 2920 §3.1).
     fn send_now(&mut self) {
         if !self.out.is_empty() {
-            self.queue.push_back(Output::Send(self.out.split().freeze()));
+            self.queue
+                .push_back(Output::Send(self.out.split().freeze()));
         }
     }
 
@@ -654,9 +654,5 @@ impl Session {
             Phase::Data(_) | Phase::Bdat(_) => Some(self.now + t.data_block),
             Phase::Handshake | Phase::Closed => None,
         };
-    }
-
-    fn profile(&self) -> Profile {
-        self.config.profile
     }
 }

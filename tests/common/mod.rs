@@ -7,15 +7,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smtp_auth::random::FixedEntropy;
-use smtp_auth::sasl::{Lookup, Request, Resolution, Verdict};
 use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
+use smtp_auth::sasl::{Lookup, Request, Resolution, Verdict};
 use smtp_auth::sasl::{TokenError, TokenVerdict};
 use smtp_auth::{Answer, Config, Event, Output, Question, Reply, Session, TlsInfo};
 
 pub const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 
 /// The users every test knows: (name, password).
-pub const USERS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder"), ("tim", "tanstaaftanstaaf")];
+pub const USERS: &[(&str, &str)] = &[
+    ("alice", "wonderland"),
+    ("bob", "builder"),
+    ("tim", "tanstaaftanstaaf"),
+];
 /// A valid bearer token for alice.
 pub const TOKEN: &str = "mF_9.B5f-4.1JqM";
 
@@ -147,7 +151,10 @@ fn password(user: &str) -> Option<&'static str> {
 
 pub fn resolve(request: &Request) -> Resolution {
     match request {
-        Request::VerifyPassword { authcid, password: pw } => {
+        Request::VerifyPassword {
+            authcid,
+            password: pw,
+        } => {
             if authcid == "down" {
                 return Resolution::Verdict(Verdict::Unavailable);
             }
@@ -162,7 +169,9 @@ pub fn resolve(request: &Request) -> Resolution {
         }),
         Request::ScramCredentials { authcid, hash } => {
             Resolution::ScramCredentials(match password(authcid) {
-                Some(p) => Lookup::Found(ScramCredentials::derive(*hash, p, b"NaClNaClNaCl", 4096)),
+                Some(p) => Lookup::Found(
+                    ScramCredentials::derive(*hash, p, b"NaClNaClNaCl", 4096).unwrap(),
+                ),
                 None => Lookup::NotFound,
             })
         }
@@ -183,4 +192,3 @@ pub fn resolve(request: &Request) -> Resolution {
         _ => Resolution::Verdict(Verdict::Unavailable),
     }
 }
-
