@@ -204,7 +204,7 @@ impl Config {
             && (tls || !mechanism.reveals_secret() || self.plaintext_auth)
             && (!mechanism.uses_channel_binding() || channel_binding)
             && (mechanism != Mechanism::External || client_cert)
-            && !(self.require_tls && !tls)
+            && (tls || !self.require_tls)
     }
 
     /// The source of nonces and challenge timestamps.

@@ -7,7 +7,7 @@ use crate::question::{Answer, AuthAttempt, AuthFailure, AuthResult, Question};
 use crate::reply::Reply;
 use crate::sasl::{self, encoding, Authenticated, Failure, Mechanism, ServerExchange, Step};
 
-use super::{Pending, Phase, Session};
+use super::{Misfit, Pending, Phase, Session};
 
 /// One SASL exchange in progress.
 #[derive(Debug)]
@@ -218,13 +218,13 @@ impl Session {
         exchange: Box<AuthExchange>,
         request: sasl::Request,
         answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    ) -> Result<(), Misfit> {
         match answer {
             Answer::Allow => self.ask_credentials(exchange, request),
             Answer::Reply(reply) if reply.is_positive() => self.ask_credentials(exchange, request),
             // REPLY-21: refused without running the credential check.
             Answer::Reply(reply) => self.auth_failed(&exchange, AuthFailure::Locked, reply),
-            other => return Err((Pending::Gate { exchange, request }, other)),
+            other => return Err(Box::new((Pending::Gate { exchange, request }, other))),
         }
         Ok(())
     }
@@ -233,9 +233,9 @@ impl Session {
         &mut self,
         mut exchange: Box<AuthExchange>,
         answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    ) -> Result<(), Misfit> {
         let Answer::Sasl(resolution) = answer else {
-            return Err((Pending::Credentials { exchange }, answer));
+            return Err(Box::new((Pending::Credentials { exchange }, answer)));
         };
         let ctx = self.sasl_context();
         match exchange.exchange.resolve(&ctx, resolution) {
@@ -243,9 +243,10 @@ impl Session {
                 self.auth_step(exchange, step);
                 Ok(())
             }
-            Err(sasl::Misfit(resolution)) => {
-                Err((Pending::Credentials { exchange }, Answer::Sasl(resolution)))
-            }
+            Err(sasl::Misfit(resolution)) => Err(Box::new((
+                Pending::Credentials { exchange },
+                Answer::Sasl(resolution),
+            ))),
         }
     }
 
@@ -253,11 +254,11 @@ impl Session {
         &mut self,
         finish: Finish,
         answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    ) -> Result<(), Misfit> {
         let delay = match answer {
             Answer::Recorded { delay } => delay,
             Answer::Allow => std::time::Duration::ZERO,
-            other => return Err((Pending::AuthResult(finish), other)),
+            other => return Err(Box::new((Pending::AuthResult(finish), other))),
         };
         match finish {
             Finish::Success(authenticated) => {

@@ -210,7 +210,7 @@ mod tests {
     fn r5321_4_5_2_unstuffing_and_terminator() {
         let (body, end, bare) = all_splits(b"Hi\r\n..dot\r\n.\r\nNEXT");
         assert_eq!(body, b"Hi\r\n.dot\r\n");
-        assert_eq!(end, Some(15));
+        assert_eq!(end, Some(14));
         assert!(!bare);
     }
 

@@ -10,7 +10,7 @@ use crate::question::{Answer, MailFrom, MessageInfo, Question, RcptTo};
 use crate::reply::Reply;
 
 use super::data::DotDecoder;
-use super::{BdatChunk, DataBody, Output, Pending, Phase, Session};
+use super::{BdatChunk, DataBody, Misfit, Output, Pending, Phase, Session};
 
 /// An open mail transaction (after an accepted MAIL).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Session {
         &mut self,
         mail: Box<MailFrom>,
         answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    ) -> Result<(), Misfit> {
         match answer {
             Answer::Allow => {
                 self.trusted = Some(true);
@@ -124,7 +124,7 @@ impl Session {
                 self.trusted = Some(false);
                 self.error(&reply);
             }
-            other => return Err((Pending::Trust(mail), other)),
+            other => return Err(Box::new((Pending::Trust(mail), other))),
         }
         Ok(())
     }
@@ -133,7 +133,7 @@ impl Session {
         &mut self,
         tx: Box<Transaction>,
         answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    ) -> Result<(), Misfit> {
         match answer {
             Answer::Allow => {
                 self.transaction = Some(tx);
@@ -152,7 +152,7 @@ impl Session {
                 });
                 self.reply(&reply);
             }
-            other => return Err((Pending::MailFrom(tx), other)),
+            other => return Err(Box::new((Pending::MailFrom(tx), other))),
         }
         Ok(())
     }
@@ -189,15 +189,11 @@ impl Session {
         self.ask(question, Pending::RcptTo(recipient));
     }
 
-    pub(super) fn resume_rcpt(
-        &mut self,
-        recipient: String,
-        answer: Answer,
-    ) -> Result<(), (Pending, Answer)> {
+    pub(super) fn resume_rcpt(&mut self, recipient: String, answer: Answer) -> Result<(), Misfit> {
         let reply = match answer {
             Answer::Allow => Reply::RECIPIENT_OK,
             Answer::Reply(reply) => reply,
-            other => return Err((Pending::RcptTo(recipient), other)),
+            other => return Err(Box::new((Pending::RcptTo(recipient), other))),
         };
         if reply.is_positive() {
             if let Some(tx) = &mut self.transaction {
@@ -326,11 +322,11 @@ impl Session {
         self.ask(question, Pending::Message);
     }
 
-    pub(super) fn resume_message(&mut self, answer: Answer) -> Result<(), (Pending, Answer)> {
+    pub(super) fn resume_message(&mut self, answer: Answer) -> Result<(), Misfit> {
         let reply = match answer {
             Answer::Allow => Reply::MESSAGE_ACCEPTED,
             Answer::Reply(reply) => reply,
-            other => return Err((Pending::Message, other)),
+            other => return Err(Box::new((Pending::Message, other))),
         };
         let tx = self.transaction.take();
         if reply.is_positive() {

@@ -100,6 +100,9 @@ struct BdatChunk {
     refuse: Option<Reply>,
 }
 
+/// An answer that did not fit its question, with the question's state.
+type Misfit = Box<(Pending, Answer)>;
+
 /// What an open question is for.
 #[derive(Debug)]
 enum Pending {
@@ -255,7 +258,8 @@ impl Session {
                 self.drive();
                 Ok(())
             }
-            Err((pending, answer)) => {
+            Err(misfit) => {
+                let (pending, answer) = *misfit;
                 self.awaiting = Some((id, pending));
                 Err(AnswerError::new(AnswerErrorKind::WrongKind, answer))
             }
@@ -583,7 +587,7 @@ impl Session {
         self.awaiting = Some((id, pending));
     }
 
-    fn resume(&mut self, pending: Pending, answer: Answer) -> Result<(), (Pending, Answer)> {
+    fn resume(&mut self, pending: Pending, answer: Answer) -> Result<(), Misfit> {
         match pending {
             Pending::Gate { exchange, request } => self.resume_gate(exchange, request, answer),
             Pending::Credentials { exchange } => self.resume_credentials(exchange, answer),
