@@ -5,7 +5,9 @@
 //! (fail2ban, audit), and nothing more.
 
 use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
 
+use crate::limiter::Key;
 use crate::question::AuthFailure;
 use crate::sasl::Mechanism;
 
@@ -100,6 +102,44 @@ pub enum Event {
         /// The reply code sent.
         code: u16,
     },
+    /// Failed guesses reached a threshold: attempts that `key` covers are
+    /// refused with `454 4.7.0` until `until`, without consulting the
+    /// credential backend (REPLY-21). Reported by the
+    /// [`Policy`](crate::Policy), through the [`Responder`](crate::Responder)'s
+    /// [`Decision`](crate::Decision).
+    LockoutStarted {
+        /// The client whose failure started it.
+        peer: IpAddr,
+        /// What is locked: a client network, an account, or an account
+        /// from one network.
+        key: Key,
+        /// Failures counted in the window.
+        failures: u32,
+        /// How long the lock lasts (it doubles on each repeat).
+        duration: Duration,
+        /// When it ends.
+        until: SystemTime,
+    },
+    /// A lock-out is over. Reported by the policy when it next consults the
+    /// key after the lock ended (not at the instant it ends).
+    LockoutEnded {
+        /// The client whose attempt found the lock over.
+        peer: IpAddr,
+        /// What was locked.
+        key: Key,
+    },
+    /// An identity used up a send quota or exceeded its size limit; the
+    /// command was refused (`451 4.7.1`, `452 4.5.3` or `552 5.3.4`).
+    QuotaReached {
+        /// Who is connected.
+        peer: IpAddr,
+        /// The identity whose quota it is.
+        identity: String,
+        /// Which quota.
+        quota: QuotaKind,
+        /// The limit that was reached (units per window, or octets).
+        limit: u64,
+    },
     /// The session closed the connection.
     Closed {
         /// Who was connected.
@@ -107,6 +147,18 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+}
+
+/// Which quota an [`Event::QuotaReached`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuotaKind {
+    /// Messages per window (`451 4.7.1`).
+    Messages,
+    /// Recipients per window (`452 4.5.3`).
+    Recipients,
+    /// The largest message the identity may send (`552 5.3.4`).
+    MessageSize,
 }
 
 /// Why a session ended.

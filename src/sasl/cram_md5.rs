@@ -115,8 +115,10 @@ impl CramMd5Server {
                     .is_some_and(|mac| ct_eq(&mac, &digest));
                 Ok(if matches && known {
                     success(Mechanism::CramMd5, authcid, None)
-                } else {
+                } else if known {
                     fail(Failure::InvalidCredentials)
+                } else {
+                    fail(Failure::UnknownUser)
                 })
             }
             (state, resolution) => {
@@ -191,7 +193,7 @@ mod tests {
         let right = b"tim b913a602c7eda7a495b4e6e7334d3890";
         assert_eq!(
             failure(run(right, Lookup::NotFound)),
-            Failure::InvalidCredentials
+            Failure::UnknownUser
         );
         assert_eq!(
             failure(run(right, Lookup::Unavailable)),

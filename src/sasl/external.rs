@@ -86,7 +86,7 @@ impl ExternalServer {
                         identity,
                     })),
                 },
-                Lookup::NotFound => fail(Failure::InvalidCredentials),
+                Lookup::NotFound => fail(Failure::UnknownUser),
                 Lookup::Unavailable => fail(Failure::Unavailable),
             }),
             (state, resolution) => {
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn lookups_map_to_failures() {
         for (l, f) in [
-            (Lookup::NotFound, Failure::InvalidCredentials),
+            (Lookup::NotFound, Failure::UnknownUser),
             (Lookup::Unavailable, Failure::Unavailable),
         ] {
             let mut ex = ServerExchange::new(Mechanism::External);

@@ -344,8 +344,12 @@ pub enum Resolution {
 pub enum Verdict {
     /// The credentials are right (or the authorization is allowed).
     Valid,
-    /// Wrong password, unknown user, or not authorized: `535 5.7.8`.
+    /// Wrong password, or not authorized: `535 5.7.8`.
     Invalid,
+    /// No such user. The client sees exactly what [`Verdict::Invalid`]
+    /// gives (`535 5.7.8`, ATK-07); only logs and lock-out counting can
+    /// tell them apart ([`Failure::UnknownUser`]).
+    UnknownUser,
     /// Right credentials, but the account is disabled: `525 5.7.13`.
     Disabled,
     /// The backend could not decide (down, timed out): `454 4.7.0`.
@@ -424,8 +428,13 @@ pub struct Authenticated {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Failure {
-    /// Wrong password, unknown user, bad proof or digest, invalid token.
+    /// Wrong password, bad proof or digest, invalid token.
     InvalidCredentials,
+    /// The backend knows no such user ([`Verdict::UnknownUser`], or
+    /// [`Lookup::NotFound`] for a stored secret or certificate). The
+    /// exchange runs and fails exactly as for a wrong password; only the
+    /// outcome differs, for logs.
+    UnknownUser,
     /// The decoded client data broke the mechanism's grammar.
     Malformed,
     /// The client cancelled (SMTP `*`, or OAUTHBEARER's abort).
@@ -619,6 +628,7 @@ pub(crate) fn credential_failure(verdict: Verdict) -> Option<Failure> {
     match verdict {
         Verdict::Valid => None,
         Verdict::Invalid => Some(Failure::InvalidCredentials),
+        Verdict::UnknownUser => Some(Failure::UnknownUser),
         Verdict::Disabled => Some(Failure::Disabled),
         Verdict::Unavailable => Some(Failure::Unavailable),
     }
@@ -629,7 +639,7 @@ pub(crate) fn credential_failure(verdict: Verdict) -> Option<Failure> {
 pub(crate) fn authorization_failure(verdict: Verdict) -> Option<Failure> {
     match verdict {
         Verdict::Valid => None,
-        Verdict::Invalid => Some(Failure::NotAuthorized),
+        Verdict::Invalid | Verdict::UnknownUser => Some(Failure::NotAuthorized),
         Verdict::Disabled => Some(Failure::Disabled),
         Verdict::Unavailable => Some(Failure::Unavailable),
     }

@@ -483,7 +483,13 @@ impl ScramServer {
         let client_key = xor(&proof, &client_signature);
         let verified = ct_eq(&h(self.hash, &client_key), &p.stored_key) & p.known;
         if !verified {
-            return self.error(ScramError::InvalidProof);
+            let step = self.error(ScramError::InvalidProof);
+            if !p.known {
+                // Same `e=invalid-proof` on the wire (ATK-07); the outcome
+                // tells the logs the user was unknown.
+                self.state = State::AwaitErrorAck(Failure::UnknownUser);
+            }
+            return step;
         }
         let signature = hmac(self.hash, &p.server_key, &[&auth_message]);
         let server_final = format!("v={}", encoding::encode(&signature)).into_bytes();
@@ -1354,7 +1360,7 @@ mod tests {
         // The client goes on as usual and fails only at the proof.
         let c2 = "c=biws,r=abcsrv,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        expect_error(s, &mut ex, "invalid-proof", Failure::UnknownUser);
     }
 
     #[test]

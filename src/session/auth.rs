@@ -310,6 +310,8 @@ impl Session {
 fn failure_reply(failure: Failure) -> (AuthFailure, Reply) {
     match failure {
         Failure::InvalidCredentials => (AuthFailure::BadCredentials, Reply::AUTH_INVALID),
+        // The same bytes as a wrong password (ATK-07); only the event differs.
+        Failure::UnknownUser => (AuthFailure::UnknownUser, Reply::AUTH_INVALID),
         Failure::Malformed => (AuthFailure::Malformed, Reply::AUTH_INVALID),
         Failure::Cancelled => (AuthFailure::Cancelled, Reply::AUTH_CANCELLED),
         Failure::NotAuthorized => (AuthFailure::NotAuthorized, Reply::AUTH_INVALID),
