@@ -1,16 +1,18 @@
-//! Test support: a session driver with a small deterministic responder,
-//! and the golden-transcript runner.
+//! Test support: a session driver answering questions with the crate's own
+//! [`Responder`] (a [`MemoryStore`] and a [`SubmissionPolicy`]), a test
+//! clock, and an ordered log of everything that happened.
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use smtp_auth::policy::SubmissionPolicyBuilder;
 use smtp_auth::random::FixedEntropy;
-use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
-use smtp_auth::sasl::{Lookup, Request, Resolution, Verdict};
-use smtp_auth::sasl::{TokenError, TokenVerdict};
-use smtp_auth::{Answer, Config, Event, Output, Question, Reply, Session, TlsInfo};
+use smtp_auth::{
+    Authenticator, Config, Decision, Event, MemoryStore, Output, Policy, Question, Responder,
+    SenderLoginMap, Session, SubmissionPolicy, TlsInfo,
+};
 
 pub const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 
@@ -23,11 +25,67 @@ pub const USERS: &[(&str, &str)] = &[
 /// A valid bearer token for alice.
 pub const TOKEN: &str = "mF_9.B5f-4.1JqM";
 
+/// Who owns which senders (Postfix `smtpd_sender_login_maps` form).
+pub const SENDERS: &str = "\
+alice@example.org  alice
+bob@example.org    bob
+tim@example.org    tim
+@lists.example.org alice, bob
+";
+
+/// The wall-clock start of every test: sessions and policy share it.
+pub fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// The shared store (deriving SCRAM secrets costs PBKDF2: do it once).
+pub fn store() -> Arc<MemoryStore> {
+    static STORE: OnceLock<Arc<MemoryStore>> = OnceLock::new();
+    Arc::clone(STORE.get_or_init(|| {
+        let mut s = MemoryStore::new()
+            .token(TOKEN, "alice")
+            .certificate("alice@example.org", "alice");
+        for (u, p) in USERS {
+            s = s.user(*u, *p);
+        }
+        Arc::new(s)
+    }))
+}
+
+pub fn senders() -> Arc<SenderLoginMap> {
+    let (map, report) = SenderLoginMap::parse(SENDERS);
+    assert!(report.is_clean(), "{report:?}");
+    Arc::new(map)
+}
+
+/// The default submission policy, with the test sender map.
+pub fn policy() -> SubmissionPolicyBuilder {
+    SubmissionPolicy::builder().sender_login_map(senders())
+}
+
+/// Answers a question at a wall-clock time.
+pub type Answerer = Box<dyn FnMut(&Question, SystemTime) -> Decision>;
+
+/// An answerer over a shared responder (several sessions, one policy).
+pub fn answerer<A, P>(r: Arc<Responder<A, P>>) -> Answerer
+where
+    A: Authenticator + 'static,
+    P: Policy + 'static,
+{
+    Box::new(move |q, now| r.answer(q, now))
+}
+
+/// A fresh responder: the shared store and a default policy.
+pub fn responder() -> Answerer {
+    answerer(Arc::new(Responder::new(store(), policy().build())))
+}
+
 /// Everything a driven session produced, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transcript {
     /// All `Send` bytes, concatenated.
     pub sent: Vec<u8>,
+    /// Session and policy events, in the order they happened.
     pub events: Vec<Event>,
     pub questions: Vec<Question>,
     /// Completed message bodies (those the embedder was asked to store).
@@ -36,17 +94,22 @@ pub struct Transcript {
     pub discarded: usize,
     pub starttls: usize,
     pub closed: bool,
-    pub delays: usize,
+    pub delays: Vec<Duration>,
+    /// A readable log: `C:`/`S:` lines, `Q:` questions, `A:` answers,
+    /// `E:` events, `D:` delays, in order.
+    pub log: Vec<String>,
 }
 
 /// A deterministic test driver around one session.
 pub struct Driver {
     pub session: Session,
     pub now: Instant,
+    pub wall: SystemTime,
     pub out: Transcript,
     body: Vec<u8>,
     /// Answer questions automatically.
     pub auto_answer: bool,
+    answer: Answerer,
 }
 
 pub fn config() -> smtp_auth::ConfigBuilder {
@@ -65,52 +128,116 @@ impl Driver {
     }
 
     pub fn with_tls(config: Config, tls: Option<TlsInfo>) -> Self {
+        Self::custom(config, PEER, tls, responder(), t0())
+    }
+
+    /// A session from `peer` at wall-clock `wall`, answered by `answer`.
+    pub fn custom(
+        config: Config,
+        peer: IpAddr,
+        tls: Option<TlsInfo>,
+        answer: Answerer,
+        wall: SystemTime,
+    ) -> Self {
         let now = Instant::now();
-        let session = Session::new(Arc::new(config), PEER, tls, now);
+        let session = Session::new(Arc::new(config), peer, tls, now);
         let mut d = Driver {
             session,
             now,
+            wall,
             out: Transcript::default(),
             body: Vec::new(),
             auto_answer: true,
+            answer,
         };
         d.pump();
         d
     }
 
+    /// Moves both clocks on.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.wall += by;
+    }
+
     /// Feeds bytes and runs the session until it needs more.
     pub fn feed(&mut self, bytes: &[u8]) {
+        for line in String::from_utf8_lossy(bytes).split_terminator("\r\n") {
+            self.out.log.push(format!("C: {line}"));
+        }
         self.session.receive(self.now, bytes);
         self.pump();
+    }
+
+    /// Feeds one command line (CRLF appended).
+    pub fn line(&mut self, line: &str) {
+        self.feed(format!("{line}\r\n").as_bytes());
+    }
+
+    /// Feeds one line and returns what the server sent in reply.
+    pub fn says(&mut self, line: &str) -> String {
+        self.take_sent();
+        self.line(line);
+        self.take_sent()
     }
 
     /// Polls until the session has nothing more, acting on each output.
     pub fn pump(&mut self) {
         while let Some(o) = self.session.poll() {
             match o {
-                Output::Send(b) => self.out.sent.extend_from_slice(&b),
-                Output::StartTls => self.out.starttls += 1,
+                Output::Send(b) => {
+                    for line in String::from_utf8_lossy(&b).split_terminator("\r\n") {
+                        self.out.log.push(format!("S: {line}"));
+                    }
+                    self.out.sent.extend_from_slice(&b);
+                }
+                Output::StartTls => {
+                    self.out.log.push("-- starttls".into());
+                    self.out.starttls += 1;
+                }
                 Output::Ask { id, question } => {
                     if matches!(question, Question::Message(_)) {
                         let body = std::mem::take(&mut self.body);
                         self.out.messages.push(body);
                     }
+                    self.out.log.push(format!("Q: {question:?}"));
                     self.out.questions.push(question.clone());
                     if self.auto_answer {
-                        let answer = respond(&question);
-                        self.session.answer(id, answer).expect("answer fits");
+                        let decision = (self.answer)(&question, self.wall);
+                        self.record_decision(&decision);
+                        self.session
+                            .answer(id, decision.answer)
+                            .expect("answer fits");
                     }
                 }
-                Output::Event(e) => self.out.events.push(e),
+                Output::Event(e) => {
+                    self.out.log.push(format!("E: {e:?}"));
+                    self.out.events.push(e);
+                }
                 Output::Data(b) => self.body.extend_from_slice(&b),
                 Output::DiscardData => {
                     self.out.discarded += 1;
                     self.body.clear();
                 }
-                Output::Delay(_) => self.out.delays += 1,
-                Output::Close => self.out.closed = true,
+                Output::Delay(d) => {
+                    self.out.log.push(format!("D: {d:?}"));
+                    self.out.delays.push(d);
+                }
+                Output::Close => {
+                    self.out.log.push("-- close".into());
+                    self.out.closed = true;
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// Logs a decision made outside [`pump`](Self::pump).
+    pub fn record_decision(&mut self, decision: &Decision) {
+        self.out.log.push(format!("A: {:?}", decision.answer));
+        for e in &decision.events {
+            self.out.log.push(format!("E: {e:?}"));
+            self.out.events.push(e.clone());
         }
     }
 
@@ -126,69 +253,12 @@ impl Driver {
     }
 }
 
-/// The deterministic test responder: USERS, TOKEN, everything else allowed.
-pub fn respond(question: &Question) -> Answer {
-    match question {
-        Question::MayAuthenticate(a) if a.user == "locked" => {
-            Answer::Reply(Reply::AUTH_TEMPORARY_FAILURE)
-        }
-        Question::MayAuthenticate(_) => Answer::Allow,
-        Question::Credentials { request, .. } => Answer::Sasl(resolve(request)),
-        Question::AuthResult(_) => Answer::Recorded {
-            delay: std::time::Duration::ZERO,
-        },
-        Question::Trust { .. } => Answer::Reply(Reply::AUTH_REQUIRED),
-        Question::MailFrom(m) if m.sender.starts_with("spoof@") => {
-            Answer::Reply(Reply::SENDER_NOT_OWNED)
-        }
-        _ => Answer::Allow,
-    }
+/// base64 of `s` (for AUTH lines in tests).
+pub fn b64(s: &[u8]) -> String {
+    smtp_auth::sasl::encoding::encode(s)
 }
 
-fn password(user: &str) -> Option<&'static str> {
-    USERS.iter().find(|(u, _)| *u == user).map(|(_, p)| *p)
-}
-
-pub fn resolve(request: &Request) -> Resolution {
-    match request {
-        Request::VerifyPassword {
-            authcid,
-            password: pw,
-        } => {
-            if authcid == "down" {
-                return Resolution::Verdict(Verdict::Unavailable);
-            }
-            Resolution::Verdict(match password(authcid) {
-                Some(p) if p == pw.expose() => Verdict::Valid,
-                _ => Verdict::Invalid,
-            })
-        }
-        Request::CramMd5Secret { authcid } => Resolution::CramMd5Secret(match password(authcid) {
-            Some(p) => Lookup::Found(CramMd5Secret::from_password(p)),
-            None => Lookup::NotFound,
-        }),
-        Request::ScramCredentials { authcid, hash } => {
-            Resolution::ScramCredentials(match password(authcid) {
-                Some(p) => Lookup::Found(
-                    ScramCredentials::derive(*hash, p, b"NaClNaClNaCl", 4096).unwrap(),
-                ),
-                None => Lookup::NotFound,
-            })
-        }
-        Request::ValidateToken { token, .. } => Resolution::Token(if token.expose() == TOKEN {
-            TokenVerdict::Valid {
-                identity: "alice".into(),
-            }
-        } else {
-            TokenVerdict::Invalid {
-                status: TokenError::InvalidToken,
-                scope: None,
-            }
-        }),
-        Request::ExternalIdentity { certificate, .. } => {
-            Resolution::Identity(Lookup::Found(certificate.clone()))
-        }
-        Request::Authorize { .. } => Resolution::Verdict(Verdict::Invalid),
-        _ => Resolution::Verdict(Verdict::Unavailable),
-    }
+/// `AUTH PLAIN` with an initial response for `user`/`password`.
+pub fn auth_plain(user: &str, password: &str) -> String {
+    format!("AUTH PLAIN {}", b64(format!("\0{user}\0{password}").as_bytes()))
 }
