@@ -262,3 +262,56 @@ pub fn b64(s: &[u8]) -> String {
 pub fn auth_plain(user: &str, password: &str) -> String {
     format!("AUTH PLAIN {}", b64(format!("\0{user}\0{password}").as_bytes()))
 }
+
+/// An authenticator that counts how often it is consulted, and answers
+/// `Unavailable` for the user `down` (a backend outage).
+#[derive(Debug, Default)]
+pub struct Counting {
+    pub calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn hit(&self) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Authenticator for Counting {
+    fn capabilities(&self) -> smtp_auth::Capabilities {
+        store().capabilities()
+    }
+
+    async fn verify_password(
+        &self,
+        user: &str,
+        password: &smtp_auth::Secret<String>,
+    ) -> smtp_auth::sasl::Verdict {
+        self.hit();
+        if user == "down" {
+            return smtp_auth::sasl::Verdict::Unavailable;
+        }
+        store().verify_password(user, password).await
+    }
+
+    async fn cram_md5_secret(
+        &self,
+        user: &str,
+    ) -> smtp_auth::sasl::Lookup<smtp_auth::sasl::CramMd5Secret> {
+        self.hit();
+        store().cram_md5_secret(user).await
+    }
+
+    async fn scram_credentials(
+        &self,
+        user: &str,
+        hash: smtp_auth::sasl::ScramHash,
+    ) -> smtp_auth::sasl::Lookup<smtp_auth::sasl::ScramCredentials> {
+        self.hit();
+        store().scram_credentials(user, hash).await
+    }
+}
