@@ -315,3 +315,28 @@ impl Authenticator for Counting {
         store().scram_credentials(user, hash).await
     }
 }
+
+/// Runs a whole SASL exchange with the crate's client side and returns the
+/// server's final reply.
+pub fn client_auth(
+    d: &mut Driver,
+    mechanism: smtp_auth::sasl::Mechanism,
+    credentials: smtp_auth::sasl::Credentials,
+) -> String {
+    use smtp_auth::sasl::{encoding, ClientContext, ClientExchange};
+    static CLIENT_ENTROPY: FixedEntropy = FixedEntropy::new(99, 1_700_000_000);
+    let ctx = ClientContext::new(&CLIENT_ENTROPY);
+    let mut c = ClientExchange::new(mechanism, credentials, &ctx).expect("client exchange");
+    let first = match c.initial_response() {
+        Some(ir) if ir.is_empty() => format!("AUTH {} =", mechanism.name()),
+        Some(ir) => format!("AUTH {} {}", mechanism.name(), b64(&ir)),
+        None => format!("AUTH {}", mechanism.name()),
+    };
+    let mut reply = d.says(&first);
+    while let Some(challenge) = reply.strip_prefix("334 ") {
+        let challenge = encoding::decode(challenge.trim_end().as_bytes()).expect("base64");
+        let response = c.respond(&challenge).unwrap_or_default();
+        reply = d.says(&b64(&response));
+    }
+    reply
+}
