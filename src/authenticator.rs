@@ -382,7 +382,9 @@ impl MemoryStore {
         let salt = &digest[..16];
         [ScramHash::Sha1, ScramHash::Sha256]
             .into_iter()
-            .filter_map(|h| ScramCredentials::derive(h, password, salt, MEMORY_SCRAM_ITERATIONS).ok())
+            .filter_map(|h| {
+                ScramCredentials::derive(h, password, salt, MEMORY_SCRAM_ITERATIONS).ok()
+            })
             .collect()
     }
 
@@ -395,7 +397,8 @@ impl MemoryStore {
     /// Adds a static bearer token that authenticates `identity` (XOAUTH2,
     /// OAUTHBEARER). Tokens are compared in constant time.
     pub fn token(mut self, token: impl Into<String>, identity: impl Into<String>) -> Self {
-        self.tokens.push((Secret::new(token.into()), identity.into()));
+        self.tokens
+            .push((Secret::new(token.into()), identity.into()));
         self
     }
 
@@ -595,21 +598,36 @@ mod tests {
             .user("alice", "wonderland")
             .disabled_user("carol", "secret");
         let pw = |p: &str| Secret::new(p.to_owned());
-        assert_eq!(block_on(s.verify_password("alice", &pw("wonderland"))), Verdict::Valid);
-        assert_eq!(block_on(s.verify_password("alice", &pw("x"))), Verdict::Invalid);
+        assert_eq!(
+            block_on(s.verify_password("alice", &pw("wonderland"))),
+            Verdict::Valid
+        );
+        assert_eq!(
+            block_on(s.verify_password("alice", &pw("x"))),
+            Verdict::Invalid
+        );
         assert_eq!(
             block_on(s.verify_password("bob", &pw("wonderland"))),
             Verdict::UnknownUser
         );
-        assert_eq!(block_on(s.verify_password("carol", &pw("secret"))), Verdict::Disabled);
-        assert_eq!(block_on(s.verify_password("carol", &pw("x"))), Verdict::Invalid);
+        assert_eq!(
+            block_on(s.verify_password("carol", &pw("secret"))),
+            Verdict::Disabled
+        );
+        assert_eq!(
+            block_on(s.verify_password("carol", &pw("x"))),
+            Verdict::Invalid
+        );
         assert_eq!(block_on(s.cram_md5_secret("carol")), Lookup::NotFound);
         assert_eq!(
             block_on(s.cram_md5_secret("alice")),
             Lookup::Found(CramMd5Secret::from_password("wonderland"))
         );
         let dbg = format!("{s:?}");
-        assert!(dbg.contains("alice") && !dbg.contains("wonderland"), "{dbg}");
+        assert!(
+            dbg.contains("alice") && !dbg.contains("wonderland"),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -643,8 +661,14 @@ mod tests {
             block_on(s.map_certificate("CN=Alice", Some("root"))),
             Lookup::Found("alice".into())
         );
-        assert_eq!(block_on(s.map_certificate("CN=Eve", None)), Lookup::NotFound);
-        assert_eq!(block_on(s.authorize("alice", "shared@example.org")), Verdict::Valid);
+        assert_eq!(
+            block_on(s.map_certificate("CN=Eve", None)),
+            Lookup::NotFound
+        );
+        assert_eq!(
+            block_on(s.authorize("alice", "shared@example.org")),
+            Verdict::Valid
+        );
         assert_eq!(block_on(s.authorize("alice", "root")), Verdict::Invalid);
         assert!(s.capabilities().supports(Mechanism::External));
         assert!(s.capabilities().supports(Mechanism::XOAuth2));

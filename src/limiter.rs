@@ -671,7 +671,10 @@ impl MemoryLimiter {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map_or_else(|p| p.into_inner().map.len(), |g| g.map.len()))
+            .map(|s| {
+                s.lock()
+                    .map_or_else(|p| p.into_inner().map.len(), |g| g.map.len())
+            })
             .sum()
     }
 
@@ -977,10 +980,7 @@ pub mod conformance {
 
     /// Each further lock doubles, up to `max_lock`; the level is forgotten
     /// `max_lock` after the last lock ends.
-    pub async fn back_off_doubles_up_to_the_cap_and_is_forgotten<L: Limiter>(
-        l: &L,
-        t: SystemTime,
-    ) {
+    pub async fn back_off_doubles_up_to_the_cap_and_is_forgotten<L: Limiter>(l: &L, t: SystemTime) {
         let key = Key::Account("backoff".into());
         let mut at = t;
         let mut durations = Vec::new();
@@ -1171,7 +1171,10 @@ mod tests {
         assert_eq!(n.to_string(), "2001:db8:1:2::/64");
         let mapped: IpAddr = "::ffff:192.0.2.77".parse().unwrap();
         let v4: IpAddr = "192.0.2.77".parse().unwrap();
-        assert_eq!(Network::grouping(mapped, 32, 64), Network::grouping(v4, 32, 64));
+        assert_eq!(
+            Network::grouping(mapped, 32, 64),
+            Network::grouping(v4, 32, 64)
+        );
         assert_eq!(Network::grouping(v4, 24, 64).to_string(), "192.0.2.0/24");
         let trusted: Network = "192.0.2.0/24".parse().unwrap();
         assert!(trusted.contains(v4));
@@ -1211,7 +1214,12 @@ mod tests {
         for i in 0..10_000u32 {
             let key = Key::Account(format!("user{i}").into());
             let _ = block_on(l.inspect(&[key], t0()));
-            let _ = block_on(l.take(&Key::Messages(format!("u{i}").into()), Quota::per_hour(1), 0, t0()));
+            let _ = block_on(l.take(
+                &Key::Messages(format!("u{i}").into()),
+                Quota::per_hour(1),
+                0,
+                t0(),
+            ));
         }
         assert_eq!(l.len(), 0);
     }

@@ -112,10 +112,7 @@ impl Scheme {
     pub const fn capabilities(self) -> Capabilities {
         let c = Capabilities::NONE.passwords();
         match self {
-            Scheme::Plain => c
-                .cram_md5()
-                .scram(ScramHash::Sha1)
-                .scram(ScramHash::Sha256),
+            Scheme::Plain => c.cram_md5().scram(ScramHash::Sha1).scram(ScramHash::Sha256),
             Scheme::CramMd5 => c.cram_md5(),
             Scheme::ScramSha1 => c.scram(ScramHash::Sha1),
             Scheme::ScramSha256 => c.scram(ScramHash::Sha256),
@@ -207,7 +204,11 @@ fn parse_crypt(scheme: Option<Scheme>, body: &str) -> Result<(Work, Stored), Str
         }
         None if body.starts_with("$6$") => Scheme::Sha512Crypt,
         None if body.starts_with("$5$") => Scheme::Sha256Crypt,
-        None => return Err(unsupported("CRYPT (only $2y$, $5$, $6$ and $argon2…$ hashes)")),
+        None => {
+            return Err(unsupported(
+                "CRYPT (only $2y$, $5$, $6$ and $argon2…$ hashes)",
+            ))
+        }
     };
     match scheme {
         Scheme::Argon2i | Scheme::Argon2id => {
@@ -238,7 +239,11 @@ fn parse_crypt(scheme: Option<Scheme>, body: &str) -> Result<(Work, Stored), Str
         Scheme::Sha256Crypt | Scheme::Sha512Crypt => {
             let hash = sha_crypt::PasswordHashRef::new(body)
                 .map_err(|_| "malformed SHA-crypt hash".to_owned())?;
-            let id = if scheme == Scheme::Sha512Crypt { "6" } else { "5" };
+            let id = if scheme == Scheme::Sha512Crypt {
+                "6"
+            } else {
+                "5"
+            };
             if hash.id() != id {
                 return Err(format!("{scheme} scheme holds another crypt variant"));
             }
@@ -250,7 +255,10 @@ fn parse_crypt(scheme: Option<Scheme>, body: &str) -> Result<(Work, Stored), Str
                         .map_err(|_| "invalid SHA-crypt rounds".to_owned())?;
                     (params.to_string(), &fields[1..])
                 }
-                _ => (format!("rounds={}", sha_crypt::Params::RECOMMENDED_ROUNDS), &fields[..]),
+                _ => (
+                    format!("rounds={}", sha_crypt::Params::RECOMMENDED_ROUNDS),
+                    &fields[..],
+                ),
             };
             if rest.len() != 2 {
                 return Err("malformed SHA-crypt hash".to_owned());
@@ -297,7 +305,9 @@ fn parse_password(field: &str) -> Result<(Work, Stored), String> {
             return Ok((plain_work(), Stored::Plain(Secret::new(text))));
         }
         _ if encoding_suffix.is_some() => {
-            return Err(format!("encoding suffix only supported for PLAIN, not {base}"));
+            return Err(format!(
+                "encoding suffix only supported for PLAIN, not {base}"
+            ));
         }
         "ARGON2ID" => Scheme::Argon2id,
         "ARGON2I" => Scheme::Argon2i,
@@ -369,9 +379,10 @@ fn parse(text: &str) -> (Table, LoadReport) {
         }
         let password = fields.get(1).copied().unwrap_or("");
         if password.is_empty() {
-            report
-                .errors
-                .push(LineError::new(n, "no password (userdb-only lines are not logins)"));
+            report.errors.push(LineError::new(
+                n,
+                "no password (userdb-only lines are not logins)",
+            ));
             continue;
         }
         let extra: Vec<&str> = fields
@@ -550,7 +561,9 @@ impl PasswdFile {
                     .is_ok()
             }),
             Stored::CramMd5(s) => ct_eq(
-                CramMd5Secret::from_password(password).to_dovecot_hex().as_bytes(),
+                CramMd5Secret::from_password(password)
+                    .to_dovecot_hex()
+                    .as_bytes(),
                 s.to_dovecot_hex().as_bytes(),
             ),
             Stored::Scram(c) => {
@@ -573,7 +586,12 @@ impl PasswdFile {
     }
 
     /// SCRAM credentials derived from a `{PLAIN}` password (counted).
-    fn derive_scram(&self, user: &str, password: &str, hash: ScramHash) -> Option<ScramCredentials> {
+    fn derive_scram(
+        &self,
+        user: &str,
+        password: &str,
+        hash: ScramHash,
+    ) -> Option<ScramCredentials> {
         let scheme = match hash {
             ScramHash::Sha1 => Scheme::ScramSha1,
             _ => Scheme::ScramSha256,

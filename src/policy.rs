@@ -531,7 +531,7 @@ impl<L: Limiter> SubmissionPolicy<L> {
         }
         recipient.rsplit_once('@').is_some_and(|(_, domain)| {
             let domain = domain.to_lowercase();
-            self.rules.local_domains.iter().any(|d| *d == domain)
+            self.rules.local_domains.contains(&domain)
         })
     }
 
@@ -639,7 +639,13 @@ impl<L: Limiter> SubmissionPolicy<L> {
         decision
     }
 
-    fn quota_reached(peer: IpAddr, identity: &str, quota: QuotaKind, limit: u64, reply: Reply) -> Decision {
+    fn quota_reached(
+        peer: IpAddr,
+        identity: &str,
+        quota: QuotaKind,
+        limit: u64,
+        reply: Reply,
+    ) -> Decision {
         Decision::reply(reply).with_event(Event::QuotaReached {
             peer,
             identity: identity.to_owned(),

@@ -73,9 +73,10 @@ fn parse(text: &str) -> (Table, LoadReport) {
                     l.push(' ');
                     l.push_str(trimmed);
                 }
-                None => report
-                    .errors
-                    .push(LineError::new(i + 1, "continuation line without a line to continue")),
+                None => report.errors.push(LineError::new(
+                    i + 1,
+                    "continuation line without a line to continue",
+                )),
             }
             continue;
         }
@@ -92,13 +93,16 @@ fn parse(text: &str) -> (Table, LoadReport) {
             .map(str::to_owned)
             .collect();
         if owners.is_empty() {
-            report.errors.push(LineError::new(n, "no owner after the key"));
+            report
+                .errors
+                .push(LineError::new(n, "no owner after the key"));
             continue;
         }
         if key.starts_with('/') {
-            report
-                .errors
-                .push(LineError::new(n, "regular expression tables are not supported"));
+            report.errors.push(LineError::new(
+                n,
+                "regular expression tables are not supported",
+            ));
             continue;
         }
         let target = match key.split_once('@') {
@@ -119,9 +123,10 @@ fn parse(text: &str) -> (Table, LoadReport) {
         let (map, key) = target;
         if map.contains_key(&key) {
             // postmap keeps the first and warns about duplicates.
-            report
-                .errors
-                .push(LineError::new(n, format!("duplicate key {key}, first one kept")));
+            report.errors.push(LineError::new(
+                n,
+                format!("duplicate key {key}, first one kept"),
+            ));
             continue;
         }
         map.insert(key, owners);
@@ -271,11 +276,17 @@ nobody@example.org
         assert!(m.owns("bob", "sales@example.org"));
         assert!(m.owns("carol", "sales@example.org"), "continuation line");
         assert!(m.owns("erin", "anything@example.net"), "@domain");
-        assert!(!m.owns("dave", "postmaster@example.net"), "first match wins");
+        assert!(
+            !m.owns("dave", "postmaster@example.net"),
+            "first match wins"
+        );
         assert!(m.owns("frank", "postmaster@example.net"));
         assert!(!m.owns("alice", "alice@example.com"));
         assert_eq!(m.owners("unknown@example.com"), None);
-        assert!(!m.owns("alice", "alice+news@example.org"), "no delimiter set");
+        assert!(
+            !m.owns("alice", "alice+news@example.org"),
+            "no delimiter set"
+        );
         let m = m.recipient_delimiters("+-");
         assert!(m.owns("alice", "alice+news@example.org"));
         assert!(m.owns("alice", "alice-list@example.org"));

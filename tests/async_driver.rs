@@ -17,7 +17,9 @@ use smtp_auth::authenticator::Capabilities;
 use smtp_auth::limiter::{
     FailureRule, Failures, Key, KeyState, Limiter, LimiterError, MemoryLimiter, Quota, Taken,
 };
-use smtp_auth::sasl::{CramMd5Secret, Lookup, Mechanism, ScramCredentials, ScramHash, TokenVerdict, Verdict};
+use smtp_auth::sasl::{
+    CramMd5Secret, Lookup, Mechanism, ScramCredentials, ScramHash, TokenVerdict, Verdict,
+};
 use smtp_auth::{Authenticator, Output, Profile, Responder, Secret, Session, SubmissionPolicy};
 
 /// What the backend task is asked.
@@ -25,7 +27,12 @@ enum Job {
     Verify(String, Secret<String>, oneshot::Sender<Verdict>),
     Cram(String, oneshot::Sender<Lookup<CramMd5Secret>>),
     Scram(String, ScramHash, oneshot::Sender<Lookup<ScramCredentials>>),
-    Token(Mechanism, Option<String>, Secret<String>, oneshot::Sender<TokenVerdict>),
+    Token(
+        Mechanism,
+        Option<String>,
+        Secret<String>,
+        oneshot::Sender<TokenVerdict>,
+    ),
 }
 
 /// A credential backend in another task, reached over a channel, that
@@ -81,7 +88,12 @@ impl Authenticator for RemoteStore {
 
     async fn cram_md5_secret(&self, user: &str) -> Lookup<CramMd5Secret> {
         let (tx, rx) = oneshot::channel();
-        if self.jobs.send(Job::Cram(user.to_owned(), tx)).await.is_err() {
+        if self
+            .jobs
+            .send(Job::Cram(user.to_owned(), tx))
+            .await
+            .is_err()
+        {
             return Lookup::Unavailable;
         }
         rx.await.unwrap_or(Lookup::Unavailable)
@@ -246,7 +258,12 @@ fn sync_transcript() -> Vec<String> {
 type AsyncResponder = Responder<RemoteStore, SubmissionPolicy<YieldingLimiter>>;
 
 /// The async driving loop: the sync test driver's, with `.await`.
-async fn pump(session: &mut Session, responder: &AsyncResponder, wall: SystemTime, log: &mut Vec<String>) {
+async fn pump(
+    session: &mut Session,
+    responder: &AsyncResponder,
+    wall: SystemTime,
+    log: &mut Vec<String>,
+) {
     while let Some(output) = session.poll() {
         match output {
             Output::Send(bytes) => {

@@ -100,7 +100,9 @@ fn memory_limiter_stays_bounded_under_a_million_distinct_addresses() {
     let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let baseline = LIVE.load(Ordering::Relaxed);
     let limiter = Arc::new(MemoryLimiter::new());
-    let policy = SubmissionPolicy::builder().limiter(Arc::clone(&limiter)).build();
+    let policy = SubmissionPolicy::builder()
+        .limiter(Arc::clone(&limiter))
+        .build();
     let responder = Responder::new(MemoryStore::new(), policy);
 
     // An attacker locked out before the flood: the lock must survive it.
@@ -128,7 +130,10 @@ fn memory_limiter_stays_bounded_under_a_million_distinct_addresses() {
     for i in 0..20 {
         fail(attacker, format!("sprayed{i}"), t0);
     }
-    assert!(!fail(attacker, "victim".into(), t0), "locked before the flood");
+    assert!(
+        !fail(attacker, "victim".into(), t0),
+        "locked before the flood"
+    );
 
     let mut samples = Vec::new();
     let mut peak_during = 0;
@@ -167,7 +172,13 @@ fn memory_limiter_stays_bounded_under_a_million_distinct_addresses() {
     assert!(peak < 32 * 1024 * 1024, "peak {:.2} MiB", mib(peak));
     // Flat: the last sample is no larger than the first full one.
     let first_full = samples[1].2;
-    assert!(live <= first_full + first_full / 10, "grew from {first_full} to {live}");
+    assert!(
+        live <= first_full + first_full / 10,
+        "grew from {first_full} to {live}"
+    );
     // The attacker's lock survived the flood of cheap entries.
-    assert!(!fail(attacker, "victim".into(), end), "the lock was washed out");
+    assert!(
+        !fail(attacker, "victim".into(), end),
+        "the lock was washed out"
+    );
 }

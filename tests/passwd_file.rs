@@ -12,7 +12,9 @@ use common::{answerer, auth_plain, client_auth, config, t0, tls_info, Driver, PE
 use smtp_auth::passwd_file::{Scheme, Work};
 use smtp_auth::responder::block_on;
 use smtp_auth::sasl::{Credentials, Lookup, Mechanism, ScramHash, Verdict};
-use smtp_auth::{AuthFailure, Authenticator, Event, PasswdFile, Profile, Responder, Secret, SubmissionPolicy};
+use smtp_auth::{
+    AuthFailure, Authenticator, Event, PasswdFile, Profile, Responder, Secret, SubmissionPolicy,
+};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dovecot.passwd");
 const PASSWORD: &str = "correct horse";
@@ -59,14 +61,23 @@ fn a_dovecot_file_works_as_it_is() {
         );
     }
     // `nologin` in the extra fields: the right password says "disabled".
-    assert_eq!(block_on(store.verify_password("gone", &pw(PASSWORD))), Verdict::Disabled);
-    assert_eq!(block_on(store.verify_password("gone", &pw("x"))), Verdict::Invalid);
+    assert_eq!(
+        block_on(store.verify_password("gone", &pw(PASSWORD))),
+        Verdict::Disabled
+    );
+    assert_eq!(
+        block_on(store.verify_password("gone", &pw("x"))),
+        Verdict::Invalid
+    );
     assert_eq!(
         block_on(store.verify_password("nobody", &pw(PASSWORD))),
         Verdict::UnknownUser
     );
     let debug = format!("{store:?}");
-    assert!(!debug.contains("argon2") && !debug.contains(PASSWORD), "{debug}");
+    assert!(
+        !debug.contains("argon2") && !debug.contains(PASSWORD),
+        "{debug}"
+    );
 }
 
 #[test]
@@ -77,7 +88,9 @@ fn r2195_2_4_mechanisms_follow_the_scheme() {
     for u in ["plain", "cram"] {
         assert!(cram(u), "{u}");
     }
-    for u in ["argon", "bcrypt", "sha512", "scram1", "scram256", "nobody", "gone"] {
+    for u in [
+        "argon", "bcrypt", "sha512", "scram1", "scram256", "nobody", "gone",
+    ] {
         assert!(!cram(u), "{u}");
     }
     assert!(scram("plain", ScramHash::Sha1) && scram("plain", ScramHash::Sha256));
@@ -109,7 +122,10 @@ fn r2195_2_4_mechanisms_follow_the_scheme() {
 }
 
 fn session(store: Arc<PasswdFile>) -> Driver {
-    let responder = Arc::new(Responder::new(Arc::clone(&store), SubmissionPolicy::default()));
+    let responder = Arc::new(Responder::new(
+        Arc::clone(&store),
+        SubmissionPolicy::default(),
+    ));
     let c = config()
         .profile(Profile::ImplicitTls)
         .mechanisms(responder.mechanisms())
@@ -185,8 +201,15 @@ also-good:{SHA256-CRYPT}$5$7Vn/KDfvWrImuBjF$ftDbdoLpdleDCHHO7b/VNXB03r0ziviGtPm6
         assert!(!text.contains("hunter"), "{text}");
         assert!(!text.contains("duplicate"), "{text}");
     }
-    assert!(report.errors[0].reason.contains("SSHA"), "{:?}", report.errors[0]);
-    assert_eq!(block_on(store.verify_password("good", &pw("hunter-one"))), Verdict::Valid);
+    assert!(
+        report.errors[0].reason.contains("SSHA"),
+        "{:?}",
+        report.errors[0]
+    );
+    assert_eq!(
+        block_on(store.verify_password("good", &pw("hunter-one"))),
+        Verdict::Valid
+    );
     assert_eq!(
         block_on(store.verify_password("also-good", &pw(PASSWORD))),
         Verdict::Valid
@@ -205,14 +228,26 @@ fn the_file_reloads_without_a_restart() {
     std::fs::write(&path, "alice:{PLAIN}one\n").unwrap();
     let (store, _) = PasswdFile::open(&path).unwrap();
     let store = Arc::new(store);
-    assert_eq!(block_on(store.verify_password("alice", &pw("one"))), Verdict::Valid);
+    assert_eq!(
+        block_on(store.verify_password("alice", &pw("one"))),
+        Verdict::Valid
+    );
     assert_eq!(store.reload_if_changed().unwrap(), None, "unchanged");
     std::fs::write(&path, "alice:{PLAIN}two\nbob:{PLAIN}three\nbroken\n").unwrap();
     let report = store.reload_if_changed().unwrap().expect("changed");
     assert_eq!((report.entries, report.errors.len()), (2, 1));
-    assert_eq!(block_on(store.verify_password("alice", &pw("one"))), Verdict::Invalid);
-    assert_eq!(block_on(store.verify_password("alice", &pw("two"))), Verdict::Valid);
-    assert_eq!(block_on(store.verify_password("bob", &pw("three"))), Verdict::Valid);
+    assert_eq!(
+        block_on(store.verify_password("alice", &pw("one"))),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        block_on(store.verify_password("alice", &pw("two"))),
+        Verdict::Valid
+    );
+    assert_eq!(
+        block_on(store.verify_password("bob", &pw("three"))),
+        Verdict::Valid
+    );
     // A session sees the new table too.
     let mut d = session(Arc::clone(&store));
     assert_eq!(
@@ -222,11 +257,17 @@ fn the_file_reloads_without_a_restart() {
     // Gone or unreadable: the last good table stays.
     std::fs::remove_file(&path).unwrap();
     assert!(store.reload_if_changed().is_err());
-    assert_eq!(block_on(store.verify_password("bob", &pw("three"))), Verdict::Valid);
+    assert_eq!(
+        block_on(store.verify_password("bob", &pw("three"))),
+        Verdict::Valid
+    );
     let _ = std::fs::remove_dir(&dir);
 }
 
-fn delta(before: &std::collections::BTreeMap<Work, u64>, after: &std::collections::BTreeMap<Work, u64>) -> Vec<(Work, u64)> {
+fn delta(
+    before: &std::collections::BTreeMap<Work, u64>,
+    after: &std::collections::BTreeMap<Work, u64>,
+) -> Vec<(Work, u64)> {
     after
         .iter()
         .map(|(w, n)| (w.clone(), n - before.get(w).copied().unwrap_or(0)))
@@ -250,12 +291,22 @@ p:{PLAIN}plain-user
         cost: "4".into(),
     };
     let w0 = store.work();
-    assert_eq!(block_on(store.verify_password("a", &pw("guess"))), Verdict::Invalid);
+    assert_eq!(
+        block_on(store.verify_password("a", &pw("guess"))),
+        Verdict::Invalid
+    );
     let w1 = store.work();
-    assert_eq!(block_on(store.verify_password("nobody", &pw("guess"))), Verdict::UnknownUser);
+    assert_eq!(
+        block_on(store.verify_password("nobody", &pw("guess"))),
+        Verdict::UnknownUser
+    );
     let w2 = store.work();
     assert_eq!(delta(&w0, &w1), [(bcrypt4.clone(), 1)], "known user");
-    assert_eq!(delta(&w1, &w2), [(bcrypt4, 1)], "unknown user: the same work");
+    assert_eq!(
+        delta(&w1, &w2),
+        [(bcrypt4, 1)],
+        "unknown user: the same work"
+    );
 
     // SCRAM: a {PLAIN} user's lookup derives keys (PBKDF2); an unknown
     // user's, or one whose scheme cannot serve SCRAM, does the same.
@@ -266,7 +317,11 @@ p:{PLAIN}plain-user
     for user in ["p", "nobody", "a"] {
         let before = store.work();
         let _ = block_on(store.scram_credentials(user, ScramHash::Sha256));
-        assert_eq!(delta(&before, &store.work()), [(derive.clone(), 1)], "{user}");
+        assert_eq!(
+            delta(&before, &store.work()),
+            [(derive.clone(), 1)],
+            "{user}"
+        );
     }
 
     // Through a session too: unknown and known users cost one bcrypt each.

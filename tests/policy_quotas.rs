@@ -11,7 +11,10 @@ use common::{answerer, auth_plain, config, store, t0, tls_info, Driver, PEER};
 use smtp_auth::limiter::Quota;
 use smtp_auth::{Event, Profile, QuotaKind, Responder, SubmissionPolicy};
 
-fn session(policy: &Arc<Responder<Arc<smtp_auth::MemoryStore>, SubmissionPolicy>>, at: std::time::SystemTime) -> Driver {
+fn session(
+    policy: &Arc<Responder<Arc<smtp_auth::MemoryStore>, SubmissionPolicy>>,
+    at: std::time::SystemTime,
+) -> Driver {
     let mut d = Driver::custom(
         config().profile(Profile::ImplicitTls).build(),
         PEER,
@@ -20,11 +23,15 @@ fn session(policy: &Arc<Responder<Arc<smtp_auth::MemoryStore>, SubmissionPolicy>
         at,
     );
     d.line("EHLO client.example");
-    assert!(d.says(&auth_plain("alice", "wonderland")).starts_with("235 "));
+    assert!(d
+        .says(&auth_plain("alice", "wonderland"))
+        .starts_with("235 "));
     d
 }
 
-fn responder(policy: SubmissionPolicy) -> Arc<Responder<Arc<smtp_auth::MemoryStore>, SubmissionPolicy>> {
+fn responder(
+    policy: SubmissionPolicy,
+) -> Arc<Responder<Arc<smtp_auth::MemoryStore>, SubmissionPolicy>> {
     Arc::new(Responder::new(store(), policy))
 }
 
@@ -126,7 +133,9 @@ fn reply_25_recipient_quota_per_identity() {
     // The three accepted recipients still get the message.
     d.line("DATA");
     d.feed(b"hello\r\n.\r\n");
-    assert!(d.take_sent().ends_with("250 2.0.0 Message accepted for delivery\r\n"));
+    assert!(d
+        .take_sent()
+        .ends_with("250 2.0.0 Message accepted for delivery\r\n"));
     assert!(d.out.events.contains(&Event::MessageAccepted {
         peer: PEER,
         identity: Some("alice".into()),
@@ -143,7 +152,10 @@ fn reply_26_message_size_per_identity() {
         d.says("MAIL FROM:<alice@example.org> SIZE=200"),
         "552 5.3.4 Message size exceeds limit\r\n"
     );
-    assert_eq!(d.says("MAIL FROM:<alice@example.org> SIZE=100"), "250 2.1.0 Sender OK\r\n");
+    assert_eq!(
+        d.says("MAIL FROM:<alice@example.org> SIZE=100"),
+        "250 2.1.0 Sender OK\r\n"
+    );
     d.line("RCPT TO:<bob@example.net>");
     d.line("DATA");
     d.take_sent();
@@ -157,10 +169,10 @@ fn reply_26_message_size_per_identity() {
         limit: 100,
     };
     assert_eq!(quota_events(&d), [size_event.clone(), size_event]);
-    assert!(d
-        .out
-        .events
-        .contains(&Event::MessageRefused { peer: PEER, code: 552 }));
+    assert!(d.out.events.contains(&Event::MessageRefused {
+        peer: PEER,
+        code: 552
+    }));
 }
 
 #[test]
@@ -176,10 +188,14 @@ fn refused_messages_do_not_use_the_message_quota() {
     d.line("RCPT TO:<bob@example.net>");
     d.line("DATA");
     d.feed(b"far too long for ten octets\r\n.\r\n");
-    assert!(d.take_sent().ends_with("552 5.3.4 Message size exceeds limit\r\n"));
+    assert!(d
+        .take_sent()
+        .ends_with("552 5.3.4 Message size exceeds limit\r\n"));
     d.line("MAIL FROM:<alice@example.org>");
     d.line("RCPT TO:<bob@example.net>");
     d.line("DATA");
     d.feed(b"short\r\n.\r\n");
-    assert!(d.take_sent().ends_with("250 2.0.0 Message accepted for delivery\r\n"));
+    assert!(d
+        .take_sent()
+        .ends_with("250 2.0.0 Message accepted for delivery\r\n"));
 }

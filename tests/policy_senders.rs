@@ -15,7 +15,10 @@ const NOT_OWNED: &str = "550 5.7.1 Sender address not authorized for this user\r
 
 /// An implicit-TLS session authenticated as `user`.
 fn logged_in(user: &str, password: &str) -> Driver {
-    let mut d = Driver::with_tls(config().profile(Profile::ImplicitTls).build(), Some(tls_info()));
+    let mut d = Driver::with_tls(
+        config().profile(Profile::ImplicitTls).build(),
+        Some(tls_info()),
+    );
     d.line("EHLO client.example");
     assert!(d.says(&auth_plain(user, password)).starts_with("235 "));
     d
@@ -33,7 +36,11 @@ fn mail(d: &mut Driver, line: &str) -> String {
 fn r6409_6_1_sender_must_be_owned_by_the_identity() {
     let mut d = logged_in("alice", "wonderland");
     assert_eq!(mail(&mut d, "MAIL FROM:<alice@example.org>"), OWNED);
-    assert_eq!(mail(&mut d, "MAIL FROM:<Alice@EXAMPLE.org>"), OWNED, "case-insensitive");
+    assert_eq!(
+        mail(&mut d, "MAIL FROM:<Alice@EXAMPLE.org>"),
+        OWNED,
+        "case-insensitive"
+    );
     assert_eq!(mail(&mut d, "MAIL FROM:<bob@example.org>"), NOT_OWNED);
     assert_eq!(mail(&mut d, "MAIL FROM:<ceo@example.org>"), NOT_OWNED);
     assert_eq!(
@@ -91,7 +98,10 @@ fn r6409_3_2_2_null_sender_is_never_refused_for_ownership() {
 fn r4954_5_trusted_auth_parameter_must_be_owned_too() {
     let mut d = logged_in("alice", "wonderland");
     assert_eq!(
-        mail(&mut d, "MAIL FROM:<alice@example.org> AUTH=alice@example.org"),
+        mail(
+            &mut d,
+            "MAIL FROM:<alice@example.org> AUTH=alice@example.org"
+        ),
         OWNED
     );
     assert_eq!(
@@ -106,7 +116,10 @@ fn r4954_5_trusted_auth_parameter_must_be_owned_too() {
     assert_eq!(mail(&mut d, "MAIL FROM:<alice@example.org> AUTH=<>"), OWNED);
     // xtext-encoded: bob+2Bx@example.org is bob+x@example.org.
     assert_eq!(
-        mail(&mut d, "MAIL FROM:<alice@example.org> AUTH=bob+2Bx@example.org"),
+        mail(
+            &mut d,
+            "MAIL FROM:<alice@example.org> AUTH=bob+2Bx@example.org"
+        ),
         NOT_OWNED
     );
 }
@@ -123,12 +136,16 @@ fn an_identity_that_is_an_address_owns_that_address() {
         t0(),
     );
     d.line("EHLO client.example");
-    assert!(d.says(&auth_plain("carol@example.com", "pw")).starts_with("235 "));
+    assert!(d
+        .says(&auth_plain("carol@example.com", "pw"))
+        .starts_with("235 "));
     assert_eq!(mail(&mut d, "MAIL FROM:<carol@example.com>"), OWNED);
     assert_eq!(mail(&mut d, "MAIL FROM:<CAROL@example.com>"), OWNED);
     assert_eq!(mail(&mut d, "MAIL FROM:<dave@example.com>"), NOT_OWNED);
     // Switched off, only the map counts (there is none here).
-    let strict = SubmissionPolicy::builder().identity_owns_itself(false).build();
+    let strict = SubmissionPolicy::builder()
+        .identity_owns_itself(false)
+        .build();
     let responder = Arc::new(Responder::new(
         MemoryStore::new().user("carol@example.com", "pw"),
         strict,

@@ -35,8 +35,14 @@ fn r6409_9_1_relay_profile_accepts_local_domains_only() {
         d.says("MAIL FROM:<someone@remote.example>"),
         "250 2.1.0 Sender OK\r\n"
     );
-    assert_eq!(d.says("RCPT TO:<alice@example.org>"), "250 2.1.5 Recipient OK\r\n");
-    assert_eq!(d.says("RCPT TO:<alice@EXAMPLE.ORG>"), "250 2.1.5 Recipient OK\r\n");
+    assert_eq!(
+        d.says("RCPT TO:<alice@example.org>"),
+        "250 2.1.5 Recipient OK\r\n"
+    );
+    assert_eq!(
+        d.says("RCPT TO:<alice@EXAMPLE.ORG>"),
+        "250 2.1.5 Recipient OK\r\n"
+    );
     assert_eq!(d.says("RCPT TO:<Postmaster>"), "250 2.1.5 Recipient OK\r\n");
     assert_eq!(
         d.says("RCPT TO:<victim@elsewhere.example>"),
@@ -71,7 +77,10 @@ fn trusted_networks_submit_and_relay_without_auth() {
         .trusted_networks(["192.0.2.0/24".parse().unwrap()])
         .build();
     let mut d = driver(Profile::Submission, policy, t0());
-    assert_eq!(d.says("MAIL FROM:<anyone@example.org>"), "250 2.1.0 Sender OK\r\n");
+    assert_eq!(
+        d.says("MAIL FROM:<anyone@example.org>"),
+        "250 2.1.0 Sender OK\r\n"
+    );
     assert_eq!(
         d.says("RCPT TO:<friend@elsewhere.example>"),
         "250 2.1.5 Recipient OK\r\n"
@@ -117,13 +126,24 @@ fn r6409_3_3_1_recently_authenticated_addresses_are_off_by_default_and_expire() 
             .recent_authentications(Arc::clone(&recent))
             .build()
     };
-    let mut d = driver(Profile::Submission, policy(), t0() + Duration::from_secs(60));
-    assert_eq!(d.says("MAIL FROM:<alice@example.org>"), "250 2.1.0 Sender OK\r\n");
+    let mut d = driver(
+        Profile::Submission,
+        policy(),
+        t0() + Duration::from_secs(60),
+    );
+    assert_eq!(
+        d.says("MAIL FROM:<alice@example.org>"),
+        "250 2.1.0 Sender OK\r\n"
+    );
     assert_eq!(
         d.says("RCPT TO:<friend@elsewhere.example>"),
         "250 2.1.5 Recipient OK\r\n"
     );
-    let mut d = driver(Profile::Submission, policy(), t0() + Duration::from_secs(600));
+    let mut d = driver(
+        Profile::Submission,
+        policy(),
+        t0() + Duration::from_secs(600),
+    );
     assert_eq!(
         d.says("MAIL FROM:<alice@example.org>"),
         "530 5.7.0 Authentication required\r\n",

@@ -53,7 +53,11 @@ fn design_1_the_session_waits_without_consuming_input() {
     assert!(!d.session.wants_read(), "input is buffered: stop reading");
     d.session.receive(d.now, b"NOOP\r\n");
     assert_eq!(d.session.poll(), None);
-    assert_eq!(d.session.timeout(), None, "no timeout while the embedder decides");
+    assert_eq!(
+        d.session.timeout(),
+        None,
+        "no timeout while the embedder decides"
+    );
 
     // An id from elsewhere and a misfit answer are handed back untouched.
     let err = d.session.answer(other_id(), Answer::Allow).unwrap_err();
@@ -61,10 +65,19 @@ fn design_1_the_session_waits_without_consuming_input() {
     assert_eq!(err.into_answer(), Answer::Allow);
     let err = d
         .session
-        .answer(id, Answer::Recorded { delay: Default::default() })
+        .answer(
+            id,
+            Answer::Recorded {
+                delay: Default::default(),
+            },
+        )
         .unwrap_err();
     assert_eq!(err.kind(), AnswerErrorKind::WrongKind);
-    assert_eq!(d.session.awaiting(), Some(id), "still waiting for the same question");
+    assert_eq!(
+        d.session.awaiting(),
+        Some(id),
+        "still waiting for the same question"
+    );
 
     // The responder answers everything; the pipelined group comes out in
     // one batch, in order.
@@ -86,7 +99,10 @@ fn design_1_the_session_waits_without_consuming_input() {
         }
     }
     let sent = d.take_sent();
-    assert!(sent.starts_with("250-mx.example.org greets client.example\r\n"), "{sent}");
+    assert!(
+        sent.starts_with("250-mx.example.org greets client.example\r\n"),
+        "{sent}"
+    );
     assert!(
         sent.ends_with(
             "235 2.7.0 Authentication successful\r\n250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n250 2.0.0 OK\r\n"
@@ -105,7 +121,10 @@ fn other_id() -> smtp_auth::QuestionId {
     let now = std::time::Instant::now();
     let c = config().profile(Profile::Relay).build();
     let mut s = smtp_auth::Session::new(Arc::new(c), PEER, None, now);
-    s.receive(now, b"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+    s.receive(
+        now,
+        b"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n",
+    );
     let mut asked = 0;
     loop {
         match s.poll() {
@@ -157,7 +176,10 @@ struct Nothing;
 impl Authenticator for Nothing {}
 
 fn ehlo_auth_line(sent: &str) -> Option<&str> {
-    sent.lines().find_map(|l| l.strip_prefix("250 AUTH ").or_else(|| l.strip_prefix("250-AUTH ")))
+    sent.lines().find_map(|l| {
+        l.strip_prefix("250 AUTH ")
+            .or_else(|| l.strip_prefix("250-AUTH "))
+    })
 }
 
 #[test]
@@ -173,9 +195,16 @@ fn r2195_2_4_ehlo_offers_exactly_what_the_authenticator_supports() {
         ehlo_auth_line(&sent).map(str::to_owned)
     };
     let r = Responder::new(PasswordsOnly, SubmissionPolicy::default());
-    assert_eq!(check(r.mechanisms(), Some(tls_info())).as_deref(), Some("PLAIN LOGIN"));
+    assert_eq!(
+        check(r.mechanisms(), Some(tls_info())).as_deref(),
+        Some("PLAIN LOGIN")
+    );
     let r = Responder::new(Nothing, SubmissionPolicy::default());
-    assert_eq!(check(r.mechanisms(), Some(tls_info())), None, "no AUTH at all");
+    assert_eq!(
+        check(r.mechanisms(), Some(tls_info())),
+        None,
+        "no AUTH at all"
+    );
     let all = MemoryStore::new()
         .user("alice", "x")
         .token("t", "alice")
@@ -228,12 +257,48 @@ fn every_mechanism_runs_against_the_memory_store() {
         (Mechanism::CramMd5, "tim", "tanstaaftanstaaf", ok, None),
         (Mechanism::ScramSha1, "alice", "wonderland", ok, None),
         (Mechanism::ScramSha256, "bob", "builder", ok, None),
-        (Mechanism::Plain, "alice", "nope", invalid, Some(AuthFailure::BadCredentials)),
-        (Mechanism::Login, "ghost", "nope", invalid, Some(AuthFailure::UnknownUser)),
-        (Mechanism::CramMd5, "tim", "nope", invalid, Some(AuthFailure::BadCredentials)),
-        (Mechanism::CramMd5, "ghost", "nope", invalid, Some(AuthFailure::UnknownUser)),
-        (Mechanism::ScramSha256, "bob", "nope", invalid, Some(AuthFailure::BadCredentials)),
-        (Mechanism::ScramSha256, "ghost", "nope", invalid, Some(AuthFailure::UnknownUser)),
+        (
+            Mechanism::Plain,
+            "alice",
+            "nope",
+            invalid,
+            Some(AuthFailure::BadCredentials),
+        ),
+        (
+            Mechanism::Login,
+            "ghost",
+            "nope",
+            invalid,
+            Some(AuthFailure::UnknownUser),
+        ),
+        (
+            Mechanism::CramMd5,
+            "tim",
+            "nope",
+            invalid,
+            Some(AuthFailure::BadCredentials),
+        ),
+        (
+            Mechanism::CramMd5,
+            "ghost",
+            "nope",
+            invalid,
+            Some(AuthFailure::UnknownUser),
+        ),
+        (
+            Mechanism::ScramSha256,
+            "bob",
+            "nope",
+            invalid,
+            Some(AuthFailure::BadCredentials),
+        ),
+        (
+            Mechanism::ScramSha256,
+            "ghost",
+            "nope",
+            invalid,
+            Some(AuthFailure::UnknownUser),
+        ),
     ];
     for (mechanism, user, password, reply, failure) in cases {
         let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
@@ -245,11 +310,19 @@ fn every_mechanism_runs_against_the_memory_store() {
     // Bearer tokens.
     let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
-    let got = client_auth(&mut d, Mechanism::XOAuth2, Credentials::token("alice", TOKEN));
+    let got = client_auth(
+        &mut d,
+        Mechanism::XOAuth2,
+        Credentials::token("alice", TOKEN),
+    );
     assert_eq!(got, ok);
     let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
-    let got = client_auth(&mut d, Mechanism::OAuthBearer, Credentials::token("alice", "stolen"));
+    let got = client_auth(
+        &mut d,
+        Mechanism::OAuthBearer,
+        Credentials::token("alice", "stolen"),
+    );
     assert_eq!(got, invalid);
     // A client certificate.
     let cert = tls_info().with_client_certificate("alice@example.org");
@@ -278,10 +351,19 @@ fn r4422_3_4_1_2_authzid_needs_a_grant() {
     );
     d.line("EHLO client.example");
     let ir = |z: &str| format!("AUTH PLAIN {}", b64(format!("{z}\0admin\0pw").as_bytes()));
-    assert_eq!(d.says(&ir("bob")), "535 5.7.8 Authentication credentials invalid\r\n");
+    assert_eq!(
+        d.says(&ir("bob")),
+        "535 5.7.8 Authentication credentials invalid\r\n"
+    );
     assert_eq!(reason(&d), Some(AuthFailure::NotAuthorized));
-    assert_eq!(d.says(&ir("alice")), "235 2.7.0 Authentication successful\r\n");
-    assert_eq!(d.session.authenticated().map(|a| a.identity.as_str()), Some("alice"));
+    assert_eq!(
+        d.says(&ir("alice")),
+        "235 2.7.0 Authentication successful\r\n"
+    );
+    assert_eq!(
+        d.session.authenticated().map(|a| a.identity.as_str()),
+        Some("alice")
+    );
 }
 
 #[test]
@@ -312,11 +394,19 @@ fn atk_11_no_event_question_answer_or_debug_output_carries_a_secret() {
     let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
     d.line(&auth_plain("alice", "wonderland-wrong"));
-    let _ = client_auth(&mut d, Mechanism::Login, Credentials::password("bob", "builder"));
+    let _ = client_auth(
+        &mut d,
+        Mechanism::Login,
+        Credentials::password("bob", "builder"),
+    );
     log.extend(d.out.log.clone());
     let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
-    let _ = client_auth(&mut d, Mechanism::XOAuth2, Credentials::token("alice", TOKEN));
+    let _ = client_auth(
+        &mut d,
+        Mechanism::XOAuth2,
+        Credentials::token("alice", TOKEN),
+    );
     d.line(&auth_plain("alice", "wonderland"));
     log.extend(d.out.log.clone());
     let printed: Vec<String> = log
@@ -331,7 +421,11 @@ fn atk_11_no_event_question_answer_or_debug_output_carries_a_secret() {
     ]
     .into();
     for line in &printed {
-        for s in secrets.iter().map(|s| s.to_string()).chain(encoded.iter().cloned()) {
+        for s in secrets
+            .iter()
+            .map(|s| s.to_string())
+            .chain(encoded.iter().cloned())
+        {
             assert!(!line.contains(&s), "{line} shows {s}");
         }
     }

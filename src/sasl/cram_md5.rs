@@ -191,10 +191,7 @@ mod tests {
             Failure::InvalidCredentials
         );
         let right = b"tim b913a602c7eda7a495b4e6e7334d3890";
-        assert_eq!(
-            failure(run(right, Lookup::NotFound)),
-            Failure::UnknownUser
-        );
+        assert_eq!(failure(run(right, Lookup::NotFound)), Failure::UnknownUser);
         assert_eq!(
             failure(run(right, Lookup::Unavailable)),
             Failure::Unavailable

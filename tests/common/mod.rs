@@ -260,7 +260,10 @@ pub fn b64(s: &[u8]) -> String {
 
 /// `AUTH PLAIN` with an initial response for `user`/`password`.
 pub fn auth_plain(user: &str, password: &str) -> String {
-    format!("AUTH PLAIN {}", b64(format!("\0{user}\0{password}").as_bytes()))
+    format!(
+        "AUTH PLAIN {}",
+        b64(format!("\0{user}\0{password}").as_bytes())
+    )
 }
 
 /// An authenticator that counts how often it is consulted, and answers
@@ -276,8 +279,7 @@ impl Counting {
     }
 
     fn hit(&self) {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
