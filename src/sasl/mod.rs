@@ -147,10 +147,7 @@ impl Mechanism {
     /// the `scram` cargo feature. Advertise only available mechanisms; an
     /// exchange for an unavailable one fails with [`Failure::NotAvailable`].
     pub const fn is_available(self) -> bool {
-        match self.scram_hash() {
-            Some(_) => cfg!(feature = "scram"),
-            None => true,
-        }
+        cfg!(feature = "scram") || self.scram_hash().is_none()
     }
 }
 
