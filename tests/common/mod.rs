@@ -10,7 +10,7 @@ use smtp_auth::random::FixedEntropy;
 use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
 use smtp_auth::sasl::{Lookup, Request, Resolution, Verdict};
 use smtp_auth::sasl::{TokenError, TokenVerdict};
-use smtp_auth::{Answer, Config, Event, Output, Question, Reply, Session, TlsInfo};
+use smtp_auth::{Answer, Config, Event, Output, Question, QuestionId, Reply, Session, TlsInfo};
 
 pub const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 
@@ -47,6 +47,8 @@ pub struct Driver {
     body: Vec<u8>,
     /// Answer questions automatically.
     pub auto_answer: bool,
+    /// Questions left open when `auto_answer` is off.
+    pub unanswered: Vec<(QuestionId, Question)>,
 }
 
 pub fn config() -> smtp_auth::ConfigBuilder {
@@ -73,6 +75,7 @@ impl Driver {
             out: Transcript::default(),
             body: Vec::new(),
             auto_answer: true,
+            unanswered: Vec::new(),
         };
         d.pump();
         d
@@ -99,6 +102,8 @@ impl Driver {
                     if self.auto_answer {
                         let answer = respond(&question);
                         self.session.answer(id, answer).expect("answer fits");
+                    } else {
+                        self.unanswered.push((id, question));
                     }
                 }
                 Output::Event(e) => self.out.events.push(e),
