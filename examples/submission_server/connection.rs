@@ -163,6 +163,9 @@ impl Connection {
                         return false;
                     }
                 }
+                Output::Event(event @ smtp_auth::Event::AuthFailed { .. }) => {
+                    tracing::warn!("{}", event_line(&event))
+                }
                 Output::Event(event) => tracing::info!("{}", event_line(&event)),
                 Output::Data(chunk) if !self.body(session, &chunk) => return false,
                 Output::Data(_) => {}

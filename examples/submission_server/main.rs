@@ -96,7 +96,11 @@ fn parse_args() -> Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
     let args = parse_args();
 
     let cert = tls::load_or_generate(&args.hostname, args.cert.as_deref(), args.key.as_deref())?;

@@ -286,6 +286,14 @@ impl ScramServer {
     /// Sends `e=<error>` (R4954-4.18: as a challenge) and fails after the
     /// client's next response.
     fn error(&mut self, e: ScramError) -> Step {
+        // A wrong password (or unknown user) fails at once, as Dovecot and
+        // Cyrus do: SMTP has no "additional data with failure", and common
+        // clients (gsasl, msmtp) cannot read an `e=invalid-proof` challenge,
+        // so they would never show the user the 535.
+        if e == ScramError::InvalidProof {
+            self.state = State::Done;
+            return fail(e.failure());
+        }
         self.state = State::AwaitErrorAck(e.failure());
         Step::Challenge(format!("e={}", e.name()).into_bytes())
     }
@@ -1044,7 +1052,8 @@ mod tests {
             Lookup::Found(sha1_creds()),
         );
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A wrong proof fails at once, without an `e=` round trip.
+        assert_eq!(failure(s), Failure::InvalidCredentials);
         // A proof of the wrong length.
         let c2 = SHA1_C2.replace(
             "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
@@ -1058,7 +1067,8 @@ mod tests {
             Lookup::Found(sha1_creds()),
         );
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A wrong proof fails at once, without an `e=` round trip.
+        assert_eq!(failure(s), Failure::InvalidCredentials);
     }
 
     #[test]
@@ -1072,7 +1082,7 @@ mod tests {
             SHA1_C2,
             other,
         );
-        assert_eq!(challenge(s), b"e=invalid-proof");
+        assert_eq!(failure(s), Failure::InvalidCredentials);
     }
 
     #[test]
@@ -1135,8 +1145,8 @@ mod tests {
         let c2 = format!("c=biws,r={nonce},x=1,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
         // Still a valid message, but the proof no longer covers it.
         assert_eq!(
-            challenge(ex.step(&ctx(), Some(c2.as_bytes()))),
-            b"e=invalid-proof"
+            failure(ex.step(&ctx(), Some(c2.as_bytes()))),
+            Failure::InvalidCredentials
         );
     }
 
@@ -1354,7 +1364,8 @@ mod tests {
         // The client goes on as usual and fails only at the proof.
         let c2 = "c=biws,r=abcsrv,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A wrong proof fails at once, without an `e=` round trip.
+        assert_eq!(failure(s), Failure::InvalidCredentials);
     }
 
     #[test]
@@ -1371,7 +1382,10 @@ mod tests {
         let (mut ex, s1) =
             to_server_first(Mechanism::ScramSha1, "srv", &ctx(), &c1, Lookup::NotFound);
         let c2 = c.respond(&s1).unwrap();
-        assert_eq!(challenge(ex.step(&ctx(), Some(&c2))), b"e=invalid-proof");
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(&c2))),
+            Failure::InvalidCredentials
+        );
     }
 
     #[test]
