@@ -61,7 +61,7 @@ fn have(tool: &str) -> bool {
     ok
 }
 
-pub fn start_server(extra: &[&str]) -> Server {
+fn start_server(extra: &[&str]) -> Server {
     let bin = example_binary("submission_server");
     assert!(
         bin.exists(),
