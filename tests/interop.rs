@@ -469,3 +469,30 @@ fn fail2ban_filter_matches_the_failed_auth_line() {
     let _ = std::fs::remove_file(script);
     let _ = std::fs::remove_file(logfile);
 }
+
+#[test]
+#[ignore = "needs the example server and load generator built; run by .ci/run"]
+fn load_500_concurrent_sessions_all_delivered() {
+    let server = start_server(&[]);
+    let loadgen = example_binary("loadgen");
+    assert!(
+        loadgen.exists(),
+        "{} is missing: cargo build --examples",
+        loadgen.display()
+    );
+    let (ok, out) = run(&format!(
+        "{} --server {} --sessions 500 --concurrency 500 --timeout 25",
+        loadgen.display(),
+        server.submission
+    ));
+    assert!(ok, "{out}");
+    assert!(out.contains("sessions=500 errors=0"), "{out}");
+    // Every accepted message is in new/ exactly once, and nothing is left
+    // half-written in tmp/.
+    assert_eq!(server.messages(), 500, "{out}");
+    let tmp = std::fs::read_dir(server.maildir.join("tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0);
+    eprintln!("{out}");
+}
