@@ -62,6 +62,15 @@ pub(crate) fn hi(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32)
     out
 }
 
+/// RFC 5802 §2.2 Normalize(): the password after SASLprep (RFC 4013), so
+/// that clients and servers that type or store it in different Unicode
+/// forms agree. A password SASLprep refuses (control characters, say) is
+/// used as given, as PostgreSQL does, rather than locking its owner out.
+/// Plain ASCII passwords come back unchanged and unallocated.
+pub(crate) fn normalize(password: &str) -> std::borrow::Cow<'_, str> {
+    stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password))
+}
+
 /// The keys derived from a salted password (RFC 5802 §3).
 pub(crate) struct Keys {
     pub(crate) client_key: Vec<u8>,
@@ -706,7 +715,7 @@ impl ScramClient {
         }
         let keys = Keys::from_password(
             self.hash,
-            self.password.expose().as_bytes(),
+            normalize(self.password.expose()).as_bytes(),
             &salt,
             iterations,
         );
@@ -1512,5 +1521,28 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 24);
         assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b','));
+    }
+}
+
+#[cfg(test)]
+mod saslprep_tests {
+    use super::*;
+
+    #[test]
+    fn r5802_2_2_passwords_are_saslprepped() {
+        // RFC 4013 §3 examples: soft hyphen maps to nothing, a non-ASCII
+        // space to a space, and the ligature under NFKC.
+        assert_eq!(normalize("I\u{00AD}X"), "IX");
+        assert_eq!(normalize("a\u{00A0}b"), "a b");
+        assert_eq!(normalize("\u{2168}"), "IX");
+        assert_eq!(normalize("user"), "user");
+        assert!(matches!(normalize("pencil"), std::borrow::Cow::Borrowed(_)));
+        // Prohibited (a control character): used as given.
+        assert_eq!(normalize("a\u{0007}b"), "a\u{0007}b");
+        // Stored keys and client proofs agree across Unicode forms.
+        let salt = b"salt-salt-salt";
+        let a = ScramCredentials::derive(ScramHash::Sha256, "I\u{00AD}X", salt, 4096).unwrap();
+        let b = ScramCredentials::derive(ScramHash::Sha256, "IX", salt, 4096).unwrap();
+        assert_eq!(a.stored_key(), b.stored_key());
     }
 }
