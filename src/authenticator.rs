@@ -318,6 +318,7 @@ struct MemoryUser {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     users: HashMap<String, MemoryUser>,
+    scram_salt: Option<Vec<u8>>,
     tokens: Vec<(Secret<String>, String)>,
     certificates: HashMap<String, String>,
     grants: HashMap<String, Vec<String>>,
@@ -361,9 +362,18 @@ impl MemoryStore {
         self
     }
 
+    /// Uses `salt` for the SCRAM credentials of the users added after
+    /// this call, instead of one derived from each user name: for tests
+    /// that replay a published or recorded exchange. Never share one salt
+    /// between users of a real store.
+    pub fn scram_salt(mut self, salt: impl Into<Vec<u8>>) -> Self {
+        self.scram_salt = Some(salt.into()).filter(|s: &Vec<u8>| !s.is_empty());
+        self
+    }
+
     fn insert_user(&mut self, name: String, password: String, disabled: bool) {
         let cram_md5 = CramMd5Secret::from_password(&password);
-        let scram = Self::derive_scram(&name, &password);
+        let scram = Self::derive_scram(&name, &password, self.scram_salt.as_deref());
         self.users.insert(
             name,
             MemoryUser {
@@ -376,10 +386,10 @@ impl MemoryStore {
     }
 
     #[cfg(feature = "scram")]
-    fn derive_scram(name: &str, password: &str) -> Vec<ScramCredentials> {
+    fn derive_scram(name: &str, password: &str, salt: Option<&[u8]>) -> Vec<ScramCredentials> {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest([b"smtp-auth memory store salt\0", name.as_bytes()].concat());
-        let salt = &digest[..16];
+        let salt = salt.unwrap_or(&digest[..16]);
         [ScramHash::Sha1, ScramHash::Sha256]
             .into_iter()
             .filter_map(|h| {
@@ -389,7 +399,7 @@ impl MemoryStore {
     }
 
     #[cfg(not(feature = "scram"))]
-    fn derive_scram(_name: &str, _password: &str) -> Vec<ScramCredentials> {
+    fn derive_scram(_name: &str, _password: &str, _salt: Option<&[u8]>) -> Vec<ScramCredentials> {
         let _ = MEMORY_SCRAM_ITERATIONS;
         Vec::new()
     }

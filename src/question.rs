@@ -6,7 +6,7 @@
 //! pauses: it reads no buffered input and emits nothing more until
 //! [`Session::answer`](crate::Session::answer) is called with the same
 //! [`QuestionId`]. A sync embedder answers with a
-//! [`Responder`](crate::Responder) in one line; an async one answers from
+//! `Responder` in one line; an async one answers from
 //! its own tasks.
 
 use std::fmt;

@@ -15,7 +15,7 @@ const NOT_OWNED: &str = "550 5.7.1 Sender address not authorized for this user\r
 
 /// An implicit-TLS session authenticated as `user`.
 fn logged_in(user: &str, password: &str) -> Driver {
-    let mut d = Driver::with_tls(
+    let mut d = Driver::submission(
         config().profile(Profile::ImplicitTls).build(),
         Some(tls_info()),
     );

@@ -35,7 +35,7 @@ fn next_question(d: &mut Driver) -> (smtp_auth::QuestionId, Question) {
 
 #[test]
 fn design_1_the_session_waits_without_consuming_input() {
-    let mut d = Driver::with_tls(implicit(), Some(tls_info()));
+    let mut d = Driver::submission(implicit(), Some(tls_info()));
     d.auto_answer = false;
     d.take_sent();
     let pipelined = format!(
@@ -143,7 +143,7 @@ fn other_id() -> smtp_auth::QuestionId {
 
 #[test]
 fn design_1_buffered_input_while_waiting_is_bounded() {
-    let mut d = Driver::with_tls(implicit(), Some(tls_info()));
+    let mut d = Driver::submission(implicit(), Some(tls_info()));
     d.auto_answer = false;
     d.line("EHLO client.example");
     d.line(&auth_plain("alice", "wonderland"));
@@ -189,7 +189,7 @@ fn r2195_2_4_ehlo_offers_exactly_what_the_authenticator_supports() {
             .profile(Profile::ImplicitTls)
             .mechanisms(mechanisms)
             .build();
-        let mut d = Driver::with_tls(c, tls);
+        let mut d = Driver::submission(c, tls);
         d.take_sent();
         let sent = d.says("EHLO client.example");
         ehlo_auth_line(&sent).map(str::to_owned)
@@ -225,7 +225,7 @@ fn r2195_2_4_ehlo_offers_exactly_what_the_authenticator_supports() {
         .profile(Profile::ImplicitTls)
         .mechanisms(Responder::new(PasswordsOnly, SubmissionPolicy::default()).mechanisms())
         .build();
-    let mut d = Driver::with_tls(c, Some(tls_info()));
+    let mut d = Driver::submission(c, Some(tls_info()));
     d.line("EHLO client.example");
     assert_eq!(
         d.says("AUTH CRAM-MD5"),
@@ -301,14 +301,14 @@ fn every_mechanism_runs_against_the_memory_store() {
         ),
     ];
     for (mechanism, user, password, reply, failure) in cases {
-        let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
+        let mut d = Driver::submission(all_mechanisms_config(), Some(tls_info()));
         d.line("EHLO client.example");
         let got = client_auth(&mut d, *mechanism, Credentials::password(*user, *password));
         assert_eq!(&got, reply, "{mechanism} {user}");
         assert_eq!(reason(&d), *failure, "{mechanism} {user}");
     }
     // Bearer tokens.
-    let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
+    let mut d = Driver::submission(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
     let got = client_auth(
         &mut d,
@@ -316,7 +316,7 @@ fn every_mechanism_runs_against_the_memory_store() {
         Credentials::token("alice", TOKEN),
     );
     assert_eq!(got, ok);
-    let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
+    let mut d = Driver::submission(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
     let got = client_auth(
         &mut d,
@@ -326,7 +326,7 @@ fn every_mechanism_runs_against_the_memory_store() {
     assert_eq!(got, invalid);
     // A client certificate.
     let cert = tls_info().with_client_certificate("alice@example.org");
-    let mut d = Driver::with_tls(all_mechanisms_config(), Some(cert));
+    let mut d = Driver::submission(all_mechanisms_config(), Some(cert));
     d.line("EHLO client.example");
     assert_eq!(d.says("AUTH EXTERNAL ="), ok);
     assert!(d.out.events.contains(&Event::AuthSucceeded {
@@ -391,7 +391,7 @@ fn atk_11_no_event_question_answer_or_debug_output_carries_a_secret() {
     let mut log = Vec::new();
     let secrets = ["wonderland", TOKEN, "builder"];
     // PLAIN, LOGIN, XOAUTH2, failed and successful, with their encodings.
-    let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
+    let mut d = Driver::submission(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
     d.line(&auth_plain("alice", "wonderland-wrong"));
     let _ = client_auth(
@@ -400,7 +400,7 @@ fn atk_11_no_event_question_answer_or_debug_output_carries_a_secret() {
         Credentials::password("bob", "builder"),
     );
     log.extend(d.out.log.clone());
-    let mut d = Driver::with_tls(all_mechanisms_config(), Some(tls_info()));
+    let mut d = Driver::submission(all_mechanisms_config(), Some(tls_info()));
     d.line("EHLO client.example");
     let _ = client_auth(
         &mut d,

@@ -455,6 +455,9 @@ impl ClientExchange {
     /// answered as the mechanisms require (`%x01` for OAUTHBEARER, empty for
     /// XOAUTH2) and kept in [`error_details`](Self::error_details); the
     /// server then fails the exchange.
+    ///
+    /// On `Err` the exchange is over: cancel it (SMTP `*`) or, after a
+    /// SCRAM `e=`, send an empty response and expect the failure reply.
     pub fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ClientError> {
         let mechanism = self.mechanism;
         match &mut self.inner {

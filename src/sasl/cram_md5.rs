@@ -8,6 +8,15 @@ use super::{
     ServerContext, Step, MAX_IDENTITY_LEN,
 };
 
+/// The stand-in secret for unknown users: arbitrary fixed states, so the
+/// HMAC for a missing user costs exactly what a real one does (ATK-06) and
+/// building it costs nothing. It never authenticates anyone: the result is
+/// discarded.
+const DUMMY_SECRET: CramMd5Secret = CramMd5Secret {
+    inner: [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476],
+    outer: [0x1032_5476, 0x98ba_dcfe, 0xefcd_ab89, 0x6745_2301],
+};
+
 /// The server side of CRAM-MD5.
 #[derive(Debug)]
 pub(crate) struct CramMd5Server {
@@ -107,7 +116,7 @@ impl CramMd5Server {
                     Lookup::Found(secret) => (secret, true),
                     // An unknown user costs the same HMAC as a known one and
                     // fails like a wrong digest (ATK-06, ATK-07).
-                    Lookup::NotFound => (CramMd5Secret::from_key(b""), false),
+                    Lookup::NotFound => (DUMMY_SECRET, false),
                     Lookup::Unavailable => return Ok(fail(Failure::Unavailable)),
                 };
                 let matches = secret

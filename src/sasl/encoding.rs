@@ -82,7 +82,7 @@ pub fn encode_into(input: &[u8], out: &mut String) {
 /// The exact number of characters [`encode`] produces for `len` bytes,
 /// for checking a line limit before encoding.
 pub const fn encoded_len(len: usize) -> usize {
-    len.div_ceil(3) * 4
+    len.div_ceil(3).saturating_mul(4)
 }
 
 #[cfg(test)]

@@ -147,10 +147,7 @@ impl Mechanism {
     /// the `scram` cargo feature. Advertise only available mechanisms; an
     /// exchange for an unavailable one fails with [`Failure::NotAvailable`].
     pub const fn is_available(self) -> bool {
-        match self.scram_hash() {
-            Some(_) => cfg!(feature = "scram"),
-            None => true,
-        }
+        cfg!(feature = "scram") || self.scram_hash().is_none()
     }
 }
 
@@ -818,6 +815,89 @@ pub(crate) mod testing {
         match done(step) {
             Outcome::Failure(f) => f,
             other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exchanges_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<ServerExchange>();
+        check::<ClientExchange>();
+        check::<Step>();
+    }
+
+    #[cfg(not(feature = "scram"))]
+    #[test]
+    fn scram_without_the_feature_is_not_available() {
+        for m in [Mechanism::ScramSha1, Mechanism::ScramSha256Plus] {
+            assert!(!m.is_available());
+            let mut ex = ServerExchange::new(m);
+            assert_eq!(
+                failure(ex.step(&ctx(), Some(b"n,,n=u,r=x"))),
+                Failure::NotAvailable
+            );
+        }
+    }
+
+    /// Answers any request with a plausible resolution.
+    fn answer(r: &Request) -> Resolution {
+        match r {
+            Request::VerifyPassword { .. } | Request::Authorize { .. } => {
+                Resolution::Verdict(Verdict::Valid)
+            }
+            Request::CramMd5Secret { .. } => {
+                Resolution::CramMd5Secret(Lookup::Found(secret::CramMd5Secret::from_password("pw")))
+            }
+            Request::ScramCredentials { hash, .. } => {
+                let keys = vec![0u8; hash.output_len()];
+                Resolution::ScramCredentials(Lookup::Found(
+                    match secret::ScramCredentials::new(*hash, 1, vec![1], keys.clone(), keys) {
+                        Ok(c) => c,
+                        Err(e) => panic!("{e}"),
+                    },
+                ))
+            }
+            Request::ValidateToken { .. } => Resolution::Token(TokenVerdict::Invalid {
+                status: TokenError::InvalidToken,
+                scope: None,
+            }),
+            Request::ExternalIdentity { .. } => Resolution::Identity(Lookup::Found("x".into())),
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, every exchange ends in a bounded number
+        /// of steps with a `Done`, and never panics (ATK-05).
+        #[test]
+        fn arbitrary_responses_always_terminate(
+            ir in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)),
+            responses in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..6),
+        ) {
+            let cb = ChannelBinding { kind: "tls-exporter".into(), data: vec![1; 32] };
+            let sctx = ServerContext {
+                channel_binding: Some(&cb),
+                client_certificate: Some("CN=x"),
+                ..ctx()
+            };
+            for m in Mechanism::ALL {
+                let mut ex = ServerExchange::new(m);
+                let mut step = ex.step(&sctx, ir.as_deref());
+                let mut inputs = responses.iter();
+                for _ in 0..20 {
+                    step = match step {
+                        Step::Challenge(_) => ex.step(&sctx, Some(inputs.next().map_or(&b""[..], Vec::as_slice))),
+                        Step::Request(r) => match ex.resolve(&sctx, answer(&r)) {
+                            Ok(s) => s,
+                            Err(m) => panic!("misfit {m:?} for {r:?}"),
+                        },
+                        Step::Done(_) => break,
+                    };
+                }
+                proptest::prop_assert!(ex.is_finished(), "{} did not finish", m);
+                let again = ex.step(&sctx, Some(b""));
+                proptest::prop_assert_eq!(again, Step::Done(Outcome::Failure(Failure::Malformed)));
+            }
         }
     }
 

@@ -56,8 +56,14 @@ pub(crate) fn valid_vchar_token(t: &[u8]) -> bool {
 
 /// Reads `kvpair* kvsep` up to the end of `input`: each pair is
 /// `key=value` ending in `%x01`, and an empty pair ends the list, which
-/// must also end the message. Calls `f` for each pair.
-fn kvpairs(mut input: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Option<()>) -> Option<()> {
+/// must also end the message. Calls `f` for each pair. `ascii_values`
+/// applies RFC 7628's value grammar; XOAUTH2 has none and carries UTF-8
+/// user names, which its own checks validate.
+fn kvpairs(
+    mut input: &[u8],
+    ascii_values: bool,
+    mut f: impl FnMut(&[u8], &[u8]) -> Option<()>,
+) -> Option<()> {
     loop {
         let end = input.iter().position(|&b| b == KVSEP)?;
         let (pair, rest) = input.split_at(end);
@@ -69,7 +75,10 @@ fn kvpairs(mut input: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Option<()>) -> O
         let (key, value) = pair.split_at(eq);
         let value = value.get(1..)?;
         // key = 1*ALPHA
-        if key.is_empty() || !key.iter().all(u8::is_ascii_alphabetic) || !valid_value(value) {
+        if key.is_empty()
+            || !key.iter().all(u8::is_ascii_alphabetic)
+            || (ascii_values && !valid_value(value))
+        {
             return None;
         }
         f(key, value)?;
@@ -114,7 +123,7 @@ fn parse_oauthbearer(msg: &[u8]) -> Option<Message> {
     }
     let rest = rest.strip_prefix(&[KVSEP])?;
     let (mut token, mut host, mut port) = (None, None, None);
-    kvpairs(rest, |key, value| match key {
+    kvpairs(rest, true, |key, value| match key {
         b"auth" => once(&mut token, bearer(value, valid_b64token)),
         b"host" => once(&mut host, (!value.is_empty()).then_some(())),
         b"port" => once(
@@ -137,7 +146,7 @@ fn parse_oauthbearer(msg: &[u8]) -> Option<Message> {
 /// Parses an XOAUTH2 client response (RXOA2-1): exactly `user` and `auth`.
 fn parse_xoauth2(msg: &[u8]) -> Option<Message> {
     let (mut user, mut token) = (None, None);
-    kvpairs(msg, |key, value| match key {
+    kvpairs(msg, false, |key, value| match key {
         b"user" => once(&mut user, identity(value)),
         b"auth" => once(&mut token, bearer(value, valid_vchar_token)),
         _ => None,
@@ -316,5 +325,330 @@ impl OAuthServer {
                 Err(Misfit(resolution))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::super::*;
+
+    fn validate(user: Option<&str>, token: &str, mech: Mechanism) -> Request {
+        Request::ValidateToken {
+            mechanism: mech,
+            user: user.map(str::to_owned),
+            token: Secret::new(token.to_owned()),
+        }
+    }
+
+    #[test]
+    fn rxoa2_1_published_example() {
+        let msg =
+            encoding::decode(b"dXNlcj11c2VyAWF1dGg9QmVhcmVyIG1GXzkuQjVmLTQuMUpxTQEB").unwrap();
+        assert_eq!(msg, b"user=user\x01auth=Bearer mF_9.B5f-4.1JqM\x01\x01");
+        let mut ex = ServerExchange::new(Mechanism::XOAuth2);
+        let r = request(ex.step(&ctx(), Some(&msg)));
+        assert_eq!(
+            r,
+            validate(Some("user"), "mF_9.B5f-4.1JqM", Mechanism::XOAuth2)
+        );
+        let s = ex
+            .resolve(
+                &ctx(),
+                Resolution::Token(TokenVerdict::Valid {
+                    identity: "user".into(),
+                }),
+            )
+            .unwrap();
+        assert_eq!(done(s), ok(Mechanism::XOAuth2, "user"));
+    }
+
+    #[test]
+    fn r7628_3_1_1_published_example() {
+        // RFC 7628 §4.1.
+        let msg = b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
+        let mut ex = ServerExchange::new(Mechanism::OAuthBearer);
+        let r = request(ex.step(&ctx(), Some(msg)));
+        assert_eq!(
+            r,
+            validate(
+                Some("user@example.com"),
+                "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+                Mechanism::OAuthBearer
+            )
+        );
+        let s = ex
+            .resolve(
+                &ctx(),
+                Resolution::Token(TokenVerdict::Valid {
+                    identity: "user@example.com".into(),
+                }),
+            )
+            .unwrap();
+        assert_eq!(done(s), ok(Mechanism::OAuthBearer, "user@example.com"));
+    }
+
+    #[test]
+    fn r7628_3_1_2_minimal_and_case_insensitive_bearer() {
+        for msg in [
+            &b"n,,\x01auth=Bearer abc\x01\x01"[..],
+            b"n,,\x01auth=bearer abc\x01\x01",
+            b"n,,\x01auth=BEARER   abc\x01\x01",
+            b"n,,\x01future=x y\x01auth=Bearer abc\x01\x01",
+        ] {
+            let mut ex = ServerExchange::new(Mechanism::OAuthBearer);
+            let r = request(ex.step(&ctx(), Some(msg)));
+            assert_eq!(r, validate(None, "abc", Mechanism::OAuthBearer), "{msg:?}");
+        }
+    }
+
+    #[test]
+    fn r7628_3_1_2_malformed_messages_fail() {
+        let big = format!(
+            "n,,\x01auth=Bearer {}\x01\x01",
+            "a".repeat(MAX_TOKEN_MESSAGE_LEN)
+        );
+        for bad in [
+            // Broken GS2 headers.
+            &b""[..],
+            b"\x01",
+            b"n,\x01auth=Bearer abc\x01\x01",
+            b"n\x01auth=Bearer abc\x01\x01",
+            b"y,,\x01auth=Bearer abc\x01\x01",
+            b"p=tls-exporter,,\x01auth=Bearer abc\x01\x01",
+            b"n,a=,\x01auth=Bearer abc\x01\x01",
+            b"n,a=us=er,\x01auth=Bearer abc\x01\x01",
+            b"n,b=user,\x01auth=Bearer abc\x01\x01",
+            // Missing or bad auth.
+            b"n,,\x01\x01",
+            b"n,,\x01host=h\x01\x01",
+            b"n,,\x01auth=abc\x01\x01",
+            b"n,,\x01auth=Basic abc\x01\x01",
+            b"n,,\x01auth=Bearerabc\x01\x01",
+            b"n,,\x01auth=Bearer \x01\x01",
+            b"n,,\x01auth=Bearer a b\x01\x01",
+            b"n,,\x01auth=Bearer a=b\x01\x01",
+            b"n,,\x01auth=Bearer a,b\x01\x01",
+            b"n,,\x01auth=Bearer abc\x01auth=Bearer abc\x01\x01",
+            // Bad kvpairs and framing.
+            b"n,,auth=Bearer abc\x01\x01",
+            b"n,,\x01auth=Bearer abc\x01",
+            b"n,,\x01auth=Bearer abc",
+            b"n,,\x01auth=Bearer abc\x01\x01\x01",
+            b"n,,\x01auth=Bearer abc\x01\x01x",
+            b"n,,\x01=x\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01ho1st=x\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01hostx\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01host=\x00\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01host=\xc3\xa9\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01port=99999\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01port=x\x01auth=Bearer abc\x01\x01",
+            b"n,,\x01port=1\x01port=2\x01auth=Bearer abc\x01\x01",
+            big.as_bytes(),
+        ] {
+            let mut ex = ServerExchange::new(Mechanism::OAuthBearer);
+            assert_eq!(
+                failure(ex.step(&ctx(), Some(bad))),
+                Failure::Malformed,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rxoa2_1_malformed_messages_fail() {
+        for bad in [
+            &b""[..],
+            b"user=u\x01\x01",
+            b"auth=Bearer t\x01\x01",
+            b"user=u\x01auth=Bearer t\x01",
+            b"user=u\x01auth=Bearer t",
+            b"user=u\x01auth=t\x01\x01",
+            b"user=u\x01auth=Bearer t t\x01\x01",
+            b"user=\x01auth=Bearer t\x01\x01",
+            b"user=u\r\n\x01auth=Bearer t\x01\x01",
+            b"user=u\x01auth=Bearer t\x01other=x\x01\x01",
+            b"user=u\x01user=v\x01auth=Bearer t\x01\x01",
+            b"n,,\x01user=u\x01auth=Bearer t\x01\x01",
+        ] {
+            let mut ex = ServerExchange::new(Mechanism::XOAuth2);
+            assert_eq!(
+                failure(ex.step(&ctx(), Some(bad))),
+                Failure::Malformed,
+                "{bad:?}"
+            );
+        }
+        // UTF-8 user names (SMTPUTF8 addresses) are fine.
+        let mut ex = ServerExchange::new(Mechanism::XOAuth2);
+        let r = request(ex.step(
+            &ctx(),
+            Some("user=jürgen@bücher.de\x01auth=Bearer t\x01\x01".as_bytes()),
+        ));
+        assert_eq!(
+            r,
+            validate(Some("jürgen@bücher.de"), "t", Mechanism::XOAuth2)
+        );
+        // Order does not matter, Bearer case does not either.
+        let mut ex = ServerExchange::new(Mechanism::XOAuth2);
+        let r = request(ex.step(&ctx(), Some(b"auth=bearer t!k\x01user=u\x01\x01")));
+        assert_eq!(r, validate(Some("u"), "t!k", Mechanism::XOAuth2));
+    }
+
+    fn refused(
+        mech: Mechanism,
+        msg: &[u8],
+        status: TokenError,
+        scope: Option<&str>,
+    ) -> (ServerExchange, Vec<u8>) {
+        let mut ex = ServerExchange::new(mech);
+        let _ = request(ex.step(&ctx(), Some(msg)));
+        let s = ex
+            .resolve(
+                &ctx(),
+                Resolution::Token(TokenVerdict::Invalid {
+                    status,
+                    scope: scope.map(str::to_owned),
+                }),
+            )
+            .unwrap();
+        (ex, challenge(s))
+    }
+
+    const OB: &[u8] = b"n,,\x01auth=Bearer abc\x01\x01";
+    const XO: &[u8] = b"user=u\x01auth=Bearer abc\x01\x01";
+
+    #[test]
+    fn r7628_3_2_2_error_challenge_then_x01_fails() {
+        let (mut ex, c) = refused(Mechanism::OAuthBearer, OB, TokenError::InvalidToken, None);
+        assert_eq!(c, br#"{"status":"invalid_token"}"#);
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(b"\x01"))),
+            Failure::InvalidCredentials
+        );
+
+        let (_, c) = refused(
+            Mechanism::OAuthBearer,
+            OB,
+            TokenError::InsufficientScope,
+            Some("mail \"send\"\n"),
+        );
+        assert_eq!(
+            c,
+            br#"{"status":"insufficient_scope","scope":"mail \"send\"\u000a"}"#
+        );
+        let (_, c) = refused(Mechanism::OAuthBearer, OB, TokenError::InvalidRequest, None);
+        assert_eq!(c, br#"{"status":"invalid_request"}"#);
+    }
+
+    #[test]
+    fn r7628_3_2_3_any_other_reply_also_fails() {
+        for reply in [
+            &b""[..],
+            b"\x01\x01",
+            b"\x01x",
+            b"n,,\x01auth=Bearer abc\x01\x01",
+        ] {
+            let (mut ex, _) = refused(Mechanism::OAuthBearer, OB, TokenError::InvalidToken, None);
+            assert_eq!(
+                failure(ex.step(&ctx(), Some(reply))),
+                Failure::InvalidCredentials
+            );
+            assert_eq!(failure(ex.step(&ctx(), Some(b"\x01"))), Failure::Malformed);
+        }
+    }
+
+    #[test]
+    fn rxoa2_2_error_challenge_then_empty_reply_fails() {
+        let (mut ex, c) = refused(
+            Mechanism::XOAuth2,
+            XO,
+            TokenError::InvalidToken,
+            Some("https://mail.google.com/"),
+        );
+        assert_eq!(
+            c,
+            br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#
+        );
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(b""))),
+            Failure::InvalidCredentials
+        );
+        let (_, c) = refused(Mechanism::XOAuth2, XO, TokenError::InsufficientScope, None);
+        assert_eq!(c, br#"{"status":"403","schemes":"bearer"}"#);
+        let (_, c) = refused(Mechanism::XOAuth2, XO, TokenError::InvalidRequest, None);
+        assert_eq!(c, br#"{"status":"400","schemes":"bearer"}"#);
+    }
+
+    #[test]
+    fn unavailable_fails_without_challenge() {
+        let mut ex = ServerExchange::new(Mechanism::XOAuth2);
+        let _ = request(ex.step(&ctx(), Some(XO)));
+        let s = ex
+            .resolve(&ctx(), Resolution::Token(TokenVerdict::Unavailable))
+            .unwrap();
+        assert_eq!(failure(s), Failure::Unavailable);
+    }
+
+    #[test]
+    fn r7628_3_1_3_claimed_user_other_than_token_owner_needs_authorization() {
+        for (mech, msg) in [
+            (
+                Mechanism::XOAuth2,
+                &b"user=admin\x01auth=Bearer abc\x01\x01"[..],
+            ),
+            (
+                Mechanism::OAuthBearer,
+                b"n,a=admin,\x01auth=Bearer abc\x01\x01",
+            ),
+        ] {
+            let mut ex = ServerExchange::new(mech);
+            let _ = request(ex.step(&ctx(), Some(msg)));
+            let valid = Resolution::Token(TokenVerdict::Valid {
+                identity: "tim".into(),
+            });
+            let r = request(ex.resolve(&ctx(), valid.clone()).unwrap());
+            assert_eq!(
+                r,
+                Request::Authorize {
+                    authcid: "tim".into(),
+                    authzid: "admin".into()
+                }
+            );
+            let s = ex
+                .resolve(&ctx(), Resolution::Verdict(Verdict::Invalid))
+                .unwrap();
+            assert_eq!(failure(s), Failure::NotAuthorized);
+
+            let mut ex = ServerExchange::new(mech);
+            let _ = request(ex.step(&ctx(), Some(msg)));
+            let _ = request(ex.resolve(&ctx(), valid).unwrap());
+            let s = ex
+                .resolve(&ctx(), Resolution::Verdict(Verdict::Valid))
+                .unwrap();
+            assert_eq!(
+                done(s),
+                Outcome::Success(Authenticated {
+                    mechanism: mech,
+                    authcid: "tim".into(),
+                    identity: "admin".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn no_initial_response_gets_empty_challenge() {
+        let mut ex = ServerExchange::new(Mechanism::OAuthBearer);
+        assert_eq!(challenge(ex.step(&ctx(), None)), b"");
+        let _ = request(ex.step(&ctx(), Some(OB)));
+    }
+
+    #[test]
+    fn token_up_to_the_bound_is_accepted() {
+        let token = "a".repeat(MAX_TOKEN_MESSAGE_LEN - 32);
+        let msg = format!("n,,\x01auth=Bearer {token}\x01\x01");
+        let mut ex = ServerExchange::new(Mechanism::OAuthBearer);
+        let r = request(ex.step(&ctx(), Some(msg.as_bytes())));
+        assert_eq!(r, validate(None, &token, Mechanism::OAuthBearer));
     }
 }

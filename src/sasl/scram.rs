@@ -62,6 +62,15 @@ pub(crate) fn hi(hash: ScramHash, password: &[u8], salt: &[u8], iterations: u32)
     out
 }
 
+/// RFC 5802 §2.2 Normalize(): the password after SASLprep (RFC 4013), so
+/// that clients and servers that type or store it in different Unicode
+/// forms agree. A password SASLprep refuses (control characters, say) is
+/// used as given, as PostgreSQL does, rather than locking its owner out.
+/// Plain ASCII passwords come back unchanged and unallocated.
+pub(crate) fn normalize(password: &str) -> std::borrow::Cow<'_, str> {
+    stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password))
+}
+
 /// The keys derived from a salted password (RFC 5802 §3).
 pub(crate) struct Keys {
     pub(crate) client_key: Vec<u8>,
@@ -286,6 +295,14 @@ impl ScramServer {
     /// Sends `e=<error>` (R4954-4.18: as a challenge) and fails after the
     /// client's next response.
     fn error(&mut self, e: ScramError) -> Step {
+        // A wrong password (or unknown user) fails at once, as Dovecot and
+        // Cyrus do: SMTP has no "additional data with failure", and common
+        // clients (gsasl, msmtp) cannot read an `e=invalid-proof` challenge,
+        // so they would never show the user the 535.
+        if e == ScramError::InvalidProof {
+            self.state = State::Done;
+            return fail(e.failure());
+        }
         self.state = State::AwaitErrorAck(e.failure());
         Step::Challenge(format!("e={}", e.name()).into_bytes())
     }
@@ -483,13 +500,13 @@ impl ScramServer {
         let client_key = xor(&proof, &client_signature);
         let verified = ct_eq(&h(self.hash, &client_key), &p.stored_key) & p.known;
         if !verified {
-            let step = self.error(ScramError::InvalidProof);
             if !p.known {
-                // Same `e=invalid-proof` on the wire (ATK-07); the outcome
-                // tells the logs the user was unknown.
-                self.state = State::AwaitErrorAck(Failure::UnknownUser);
+                // The same failure on the wire as a wrong proof (ATK-07);
+                // only the outcome tells the logs the user was unknown.
+                self.state = State::Done;
+                return fail(Failure::UnknownUser);
             }
-            return step;
+            return self.error(ScramError::InvalidProof);
         }
         let signature = hmac(self.hash, &p.server_key, &[&auth_message]);
         let server_final = format!("v={}", encoding::encode(&signature)).into_bytes();
@@ -704,7 +721,7 @@ impl ScramClient {
         }
         let keys = Keys::from_password(
             self.hash,
-            self.password.expose().as_bytes(),
+            normalize(self.password.expose()).as_bytes(),
             &salt,
             iterations,
         );
@@ -1050,7 +1067,8 @@ mod tests {
             Lookup::Found(sha1_creds()),
         );
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A wrong proof fails at once, without an `e=` round trip.
+        assert_eq!(failure(s), Failure::InvalidCredentials);
         // A proof of the wrong length.
         let c2 = SHA1_C2.replace(
             "p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
@@ -1064,7 +1082,8 @@ mod tests {
             Lookup::Found(sha1_creds()),
         );
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::InvalidCredentials);
+        // A wrong proof fails at once, without an `e=` round trip.
+        assert_eq!(failure(s), Failure::InvalidCredentials);
     }
 
     #[test]
@@ -1078,7 +1097,7 @@ mod tests {
             SHA1_C2,
             other,
         );
-        assert_eq!(challenge(s), b"e=invalid-proof");
+        assert_eq!(failure(s), Failure::InvalidCredentials);
     }
 
     #[test]
@@ -1111,7 +1130,7 @@ mod tests {
             String::new(),
             format!("c=biws,r={nonce}"),
             format!("r={nonce},c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
-            format!("c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            "c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=".to_owned(),
             format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts"),
             format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=,x=1"),
             format!("c=biws,r={nonce},1=x,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
@@ -1141,8 +1160,8 @@ mod tests {
         let c2 = format!("c=biws,r={nonce},x=1,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
         // Still a valid message, but the proof no longer covers it.
         assert_eq!(
-            challenge(ex.step(&ctx(), Some(c2.as_bytes()))),
-            b"e=invalid-proof"
+            failure(ex.step(&ctx(), Some(c2.as_bytes()))),
+            Failure::InvalidCredentials
         );
     }
 
@@ -1360,7 +1379,9 @@ mod tests {
         // The client goes on as usual and fails only at the proof.
         let c2 = "c=biws,r=abcsrv,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         let s = ex.step(&ctx(), Some(c2.as_bytes()));
-        expect_error(s, &mut ex, "invalid-proof", Failure::UnknownUser);
+        // A wrong proof fails at once, without an `e=` round trip; the
+        // outcome (not the wire) tells the logs the user was unknown.
+        assert_eq!(failure(s), Failure::UnknownUser);
     }
 
     #[test]
@@ -1377,7 +1398,10 @@ mod tests {
         let (mut ex, s1) =
             to_server_first(Mechanism::ScramSha1, "srv", &ctx(), &c1, Lookup::NotFound);
         let c2 = c.respond(&s1).unwrap();
-        assert_eq!(challenge(ex.step(&ctx(), Some(&c2))), b"e=invalid-proof");
+        assert_eq!(
+            failure(ex.step(&ctx(), Some(&c2))),
+            Failure::InvalidCredentials
+        );
     }
 
     #[test]
@@ -1504,5 +1528,28 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 24);
         assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c) && c != b','));
+    }
+}
+
+#[cfg(test)]
+mod saslprep_tests {
+    use super::*;
+
+    #[test]
+    fn r5802_2_2_passwords_are_saslprepped() {
+        // RFC 4013 §3 examples: soft hyphen maps to nothing, a non-ASCII
+        // space to a space, and the ligature under NFKC.
+        assert_eq!(normalize("I\u{00AD}X"), "IX");
+        assert_eq!(normalize("a\u{00A0}b"), "a b");
+        assert_eq!(normalize("\u{2168}"), "IX");
+        assert_eq!(normalize("user"), "user");
+        assert!(matches!(normalize("pencil"), std::borrow::Cow::Borrowed(_)));
+        // Prohibited (a control character): used as given.
+        assert_eq!(normalize("a\u{0007}b"), "a\u{0007}b");
+        // Stored keys and client proofs agree across Unicode forms.
+        let salt = b"salt-salt-salt";
+        let a = ScramCredentials::derive(ScramHash::Sha256, "I\u{00AD}X", salt, 4096).unwrap();
+        let b = ScramCredentials::derive(ScramHash::Sha256, "IX", salt, 4096).unwrap();
+        assert_eq!(a.stored_key(), b.stored_key());
     }
 }

@@ -229,8 +229,8 @@ impl ScramCredentials {
     /// Derives credentials from a password (RFC 5802 §3): SaltedPassword =
     /// PBKDF2-HMAC(password, salt, iterations), then StoredKey =
     /// H(HMAC(SaltedPassword, "Client Key")) and ServerKey =
-    /// HMAC(SaltedPassword, "Server Key"). The password is used as given
-    /// (no SASLprep), which is exact for ASCII passwords.
+    /// HMAC(SaltedPassword, "Server Key"). The password is prepared with
+    /// SASLprep first (RFC 5802 §2.2), as SCRAM clients prepare it.
     #[cfg(feature = "scram")]
     pub fn derive(
         hash: ScramHash,
@@ -244,6 +244,7 @@ impl ScramCredentials {
         if salt.is_empty() {
             return Err(SecretFormatError::EmptySalt);
         }
+        let password = super::scram::normalize(password);
         let keys = super::scram::Keys::from_password(hash, password.as_bytes(), salt, iterations);
         Self::new(
             hash,

@@ -382,6 +382,13 @@ impl Session {
         }
     }
 
+    /// True while a DATA or BDAT body is being received: a graceful
+    /// shutdown lets such a session finish before closing it.
+    pub fn is_receiving_body(&self) -> bool {
+        matches!(self.phase, Phase::Data(_) | Phase::Bdat(_))
+            || matches!(self.awaiting, Some((_, Pending::Message)))
+    }
+
     /// True once the session has closed (after [`Output::Close`]).
     pub fn is_closed(&self) -> bool {
         matches!(self.phase, Phase::Closed)

@@ -1,6 +1,12 @@
 //! Test support: a session driver answering questions with the crate's own
-//! [`Responder`] (a [`MemoryStore`] and a [`SubmissionPolicy`]), a test
-//! clock, and an ordered log of everything that happened.
+//! [`Responder`], a test clock, and an ordered log of everything that
+//! happened.
+//!
+//! Two answerers: [`fixture`] (the default of [`Driver::new`] and
+//! [`Driver::with_tls`]) gives the session tests fixed, easy-to-read policy
+//! answers (user `locked` is locked, user `down` finds the backend down,
+//! `spoof@…` senders are refused, everything else is allowed); [`responder`]
+//! (used by [`Driver::submission`]) is the real [`SubmissionPolicy`].
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -8,10 +14,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smtp_auth::policy::SubmissionPolicyBuilder;
+use smtp_auth::question::{AuthAttempt, MailFrom};
 use smtp_auth::random::FixedEntropy;
+use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
+use smtp_auth::sasl::{CramMd5Secret, ScramCredentials};
 use smtp_auth::{
-    Authenticator, Config, Decision, Event, MemoryStore, Output, Policy, Question, Responder,
-    SenderLoginMap, Session, SubmissionPolicy, TlsInfo,
+    Authenticator, Capabilities, Config, Decision, Event, MemoryStore, Output, Policy, Question,
+    QuestionId, Reply, Responder, Secret, SenderLoginMap, Session, SubmissionPolicy, TlsInfo,
 };
 
 pub const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
@@ -39,10 +48,12 @@ pub fn t0() -> SystemTime {
 }
 
 /// The shared store (deriving SCRAM secrets costs PBKDF2: do it once).
+/// Its SCRAM salt is fixed so the golden transcripts can show it.
 pub fn store() -> Arc<MemoryStore> {
     static STORE: OnceLock<Arc<MemoryStore>> = OnceLock::new();
     Arc::clone(STORE.get_or_init(|| {
         let mut s = MemoryStore::new()
+            .scram_salt(&b"NaClNaClNaCl"[..])
             .token(TOKEN, "alice")
             .certificate("alice@example.org", "alice");
         for (u, p) in USERS {
@@ -80,6 +91,73 @@ pub fn responder() -> Answerer {
     answerer(Arc::new(Responder::new(store(), policy().build())))
 }
 
+/// The fixture backend: the shared store, plus a user `down` whose backend
+/// is down, and any client certificate naming its own identity.
+#[derive(Debug, Default)]
+pub struct FixtureStore;
+
+impl Authenticator for FixtureStore {
+    fn capabilities(&self) -> Capabilities {
+        store().capabilities().certificates()
+    }
+
+    async fn verify_password(&self, user: &str, password: &Secret<String>) -> Verdict {
+        if user == "down" {
+            return Verdict::Unavailable;
+        }
+        store().verify_password(user, password).await
+    }
+
+    async fn cram_md5_secret(&self, user: &str) -> Lookup<CramMd5Secret> {
+        store().cram_md5_secret(user).await
+    }
+
+    async fn scram_credentials(&self, user: &str, hash: ScramHash) -> Lookup<ScramCredentials> {
+        store().scram_credentials(user, hash).await
+    }
+
+    async fn validate_token(
+        &self,
+        mechanism: Mechanism,
+        user: Option<&str>,
+        token: &Secret<String>,
+    ) -> TokenVerdict {
+        store().validate_token(mechanism, user, token).await
+    }
+
+    async fn map_certificate(&self, certificate: &str, _authzid: Option<&str>) -> Lookup<String> {
+        Lookup::Found(certificate.to_owned())
+    }
+}
+
+/// The fixture policy: `locked` is locked, `spoof@…` senders are refused,
+/// unauthenticated clients are not trusted, everything else is allowed.
+#[derive(Debug, Default)]
+pub struct FixturePolicy;
+
+impl Policy for FixturePolicy {
+    async fn may_authenticate(&self, attempt: &AuthAttempt, _now: SystemTime) -> Decision {
+        if attempt.user == "locked" {
+            Decision::reply(Reply::AUTH_TEMPORARY_FAILURE)
+        } else {
+            Decision::allow()
+        }
+    }
+
+    async fn mail_from(&self, mail: &MailFrom, _now: SystemTime) -> Decision {
+        if mail.sender.starts_with("spoof@") {
+            Decision::reply(Reply::SENDER_NOT_OWNED)
+        } else {
+            Decision::allow()
+        }
+    }
+}
+
+/// The fixture answerer, through the real Responder.
+pub fn fixture() -> Answerer {
+    answerer(Arc::new(Responder::new(FixtureStore, FixturePolicy)))
+}
+
 /// Everything a driven session produced, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transcript {
@@ -109,6 +187,8 @@ pub struct Driver {
     body: Vec<u8>,
     /// Answer questions automatically.
     pub auto_answer: bool,
+    /// Questions left open when `auto_answer` is off.
+    pub unanswered: Vec<(QuestionId, Question)>,
     answer: Answerer,
 }
 
@@ -127,7 +207,13 @@ impl Driver {
         Self::with_tls(config, None)
     }
 
+    /// A session answered by the [`fixture`] answerer.
     pub fn with_tls(config: Config, tls: Option<TlsInfo>) -> Self {
+        Self::custom(config, PEER, tls, fixture(), t0())
+    }
+
+    /// A session answered by the real submission policy ([`responder`]).
+    pub fn submission(config: Config, tls: Option<TlsInfo>) -> Self {
         Self::custom(config, PEER, tls, responder(), t0())
     }
 
@@ -148,6 +234,7 @@ impl Driver {
             out: Transcript::default(),
             body: Vec::new(),
             auto_answer: true,
+            unanswered: Vec::new(),
             answer,
         };
         d.pump();
@@ -208,6 +295,8 @@ impl Driver {
                         self.session
                             .answer(id, decision.answer)
                             .expect("answer fits");
+                    } else {
+                        self.unanswered.push((id, question));
                     }
                 }
                 Output::Event(e) => {

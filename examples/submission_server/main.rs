@@ -1,0 +1,178 @@
+//! A runnable submission server: port 587-style STARTTLS and 465-style
+//! implicit TLS on loopback, real TLS (rustls), a Maildir for accepted
+//! messages, one log line per event.
+//!
+//! ```sh
+//! cargo run --example submission_server
+//! swaks --server 127.0.0.1:2587 --tls --auth PLAIN --auth-user alice \
+//!       --auth-password wonderland --from alice@example.org --to bob@example.org
+//! ```
+//!
+//! Flags: `--submission ADDR` (default 127.0.0.1:2587), `--implicit-tls
+//! ADDR` (127.0.0.1:2465), `--hostname NAME`, `--cert PEM --key PEM`,
+//! `--users FILE` (Dovecot passwd-file), `--senders FILE` (Postfix
+//! sender-login map), `--maildir DIR` (./maildir), `--command-timeout SECS`,
+//! `--data-timeout SECS`.
+
+mod backend;
+mod connection;
+mod log;
+mod maildir;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use smtp_auth::{Config, Profile, Timeouts};
+
+use crate::connection::Shared;
+
+#[derive(Debug)]
+struct Args {
+    submission: SocketAddr,
+    implicit_tls: SocketAddr,
+    hostname: String,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    users: Option<PathBuf>,
+    senders: Option<PathBuf>,
+    maildir: PathBuf,
+    command_timeout: Duration,
+    data_timeout: Duration,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: submission_server [--submission ADDR] [--implicit-tls ADDR] [--hostname NAME]\n\
+         \x20   [--cert PEM --key PEM] [--users FILE] [--senders FILE] [--maildir DIR]\n\
+         \x20   [--command-timeout SECS] [--data-timeout SECS]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        submission: "127.0.0.1:2587".parse().unwrap_or_else(|_| usage()),
+        implicit_tls: "127.0.0.1:2465".parse().unwrap_or_else(|_| usage()),
+        hostname: "localhost".into(),
+        cert: None,
+        key: None,
+        users: None,
+        senders: None,
+        maildir: PathBuf::from("maildir"),
+        command_timeout: Duration::from_secs(300),
+        data_timeout: Duration::from_secs(180),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--submission" => a.submission = value().parse().unwrap_or_else(|_| usage()),
+            "--implicit-tls" => a.implicit_tls = value().parse().unwrap_or_else(|_| usage()),
+            "--hostname" => a.hostname = value(),
+            "--cert" => a.cert = Some(value().into()),
+            "--key" => a.key = Some(value().into()),
+            "--users" => a.users = Some(value().into()),
+            "--senders" => a.senders = Some(value().into()),
+            "--maildir" => a.maildir = value().into(),
+            "--command-timeout" => {
+                a.command_timeout = Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))
+            }
+            "--data-timeout" => {
+                a.data_timeout = Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))
+            }
+            _ => usage(),
+        }
+    }
+    a
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+    let args = parse_args();
+
+    let cert = tls::load_or_generate(&args.hostname, args.cert.as_deref(), args.key.as_deref())?;
+    if cert.self_signed {
+        println!(
+            "self-signed certificate for {}, SHA-256 {}",
+            args.hostname, cert.fingerprint
+        );
+    }
+    let demo = vec![
+        ("alice".to_owned(), "wonderland".to_owned()),
+        ("bob".to_owned(), "builder".to_owned()),
+    ];
+    for (u, p) in &demo {
+        println!("demo user {u} password {p}");
+    }
+    let shared = Arc::new(Shared {
+        acceptor: TlsAcceptor::from(cert.config.clone()),
+        backend: backend::Backend::demo(demo),
+        maildir: maildir::Maildir::open(&args.maildir, &args.hostname)?,
+        hostname: args.hostname.clone(),
+        handshake_timeout: Duration::from_secs(30),
+    });
+    let timeouts = {
+        let mut t = Timeouts::default();
+        t.command = args.command_timeout;
+        t.data_block = args.data_timeout;
+        t
+    };
+    let base = Config::builder(args.hostname.clone()).timeouts(timeouts);
+    let submission = Arc::new(base.clone().profile(Profile::Submission).build());
+    let implicit = Arc::new(base.profile(Profile::ImplicitTls).build());
+
+    let sub_listener = TcpListener::bind(args.submission).await?;
+    let tls_listener = TcpListener::bind(args.implicit_tls).await?;
+    println!(
+        "listening: submission (STARTTLS) on {}",
+        sub_listener.local_addr()?
+    );
+    println!(
+        "listening: submission (implicit TLS) on {}",
+        tls_listener.local_addr()?
+    );
+    println!("messages go to {}", args.maildir.display());
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    loop {
+        let (tcp, peer, config, implicit_tls) = tokio::select! {
+            r = sub_listener.accept() => match r { Ok((t, p)) => (t, p, submission.clone(), false), Err(_) => continue },
+            r = tls_listener.accept() => match r { Ok((t, p)) => (t, p, implicit.clone(), true), Err(_) => continue },
+            _ = tokio::signal::ctrl_c() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let shared = shared.clone();
+        let stopped = stopped.clone();
+        tasks.spawn(connection::serve(
+            tcp,
+            peer,
+            config,
+            implicit_tls,
+            shared,
+            stopped,
+        ));
+    }
+    // Graceful shutdown: no new connections; sessions in DATA finish, the
+    // others are told 421 and closed.
+    println!("shutting down: {} sessions open", tasks.len());
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
