@@ -28,7 +28,9 @@ impl Backend {
     fn answer(&self, request: &Request) -> Resolution {
         match request {
             Request::VerifyPassword { authcid, password } => Resolution::Verdict(
-                if *authcid == self.user && password.expose() == &self.password {
+                if *authcid != self.user {
+                    Verdict::UnknownUser
+                } else if password.expose() == &self.password {
                     Verdict::Valid
                 } else {
                     Verdict::Invalid
@@ -198,7 +200,8 @@ proptest! {
                     drive(mech, Credentials::password(&user, &wrong), &cctx, &s, &backend, true);
                 prop_assert_eq!(outcome, Outcome::Failure(Failure::InvalidCredentials), "{}", mech);
             }
-            // An unknown user fails exactly like a wrong password (ATK-07).
+            // An unknown user runs the same exchange as a wrong password
+            // (ATK-07); only the outcome, for logs, names it.
             let (outcome, _) = drive(
                 mech,
                 Credentials::password(format!("{user}x"), &pw),
@@ -207,7 +210,7 @@ proptest! {
                 &backend,
                 true,
             );
-            prop_assert_eq!(outcome, Outcome::Failure(Failure::InvalidCredentials), "{}", mech);
+            prop_assert_eq!(outcome, Outcome::Failure(Failure::UnknownUser), "{}", mech);
         }
     }
 

@@ -1398,10 +1398,7 @@ mod tests {
         let (mut ex, s1) =
             to_server_first(Mechanism::ScramSha1, "srv", &ctx(), &c1, Lookup::NotFound);
         let c2 = c.respond(&s1).unwrap();
-        assert_eq!(
-            failure(ex.step(&ctx(), Some(&c2))),
-            Failure::InvalidCredentials
-        );
+        assert_eq!(failure(ex.step(&ctx(), Some(&c2))), Failure::UnknownUser);
     }
 
     #[test]
