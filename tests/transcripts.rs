@@ -130,7 +130,7 @@ fn driver(g: &Golden) -> Driver {
         };
     }
     let tls = implicit.then(common::tls_info);
-    Driver::with_tls(b.build(), tls)
+    Driver::submission(b.build(), tls)
 }
 
 /// What one run produced, per segment, for comparison across splits.
