@@ -14,7 +14,7 @@ use smtp_auth::authenticator::Capabilities;
 use smtp_auth::sasl::{Credentials, Mechanism, Verdict};
 use smtp_auth::{
     Answer, AnswerErrorKind, AuthFailure, Authenticator, Event, MemoryStore, Output, Profile,
-    Question, Reply, Responder, Secret, SubmissionPolicy, TlsInfo,
+    Question, Responder, Secret, SubmissionPolicy, TlsInfo,
 };
 
 fn implicit() -> smtp_auth::Config {

@@ -27,15 +27,15 @@ struct Backend {
 impl Backend {
     fn answer(&self, request: &Request) -> Resolution {
         match request {
-            Request::VerifyPassword { authcid, password } => Resolution::Verdict(
-                if *authcid != self.user {
+            Request::VerifyPassword { authcid, password } => {
+                Resolution::Verdict(if *authcid != self.user {
                     Verdict::UnknownUser
                 } else if password.expose() == &self.password {
                     Verdict::Valid
                 } else {
                     Verdict::Invalid
-                },
-            ),
+                })
+            }
             Request::CramMd5Secret { authcid } => {
                 Resolution::CramMd5Secret(if *authcid == self.user {
                     Lookup::Found(CramMd5Secret::from_password(&self.password))

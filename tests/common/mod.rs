@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use smtp_auth::policy::SubmissionPolicyBuilder;
 use smtp_auth::question::{AuthAttempt, MailFrom};
 use smtp_auth::random::FixedEntropy;
-use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
 use smtp_auth::sasl::{CramMd5Secret, ScramCredentials};
+use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
 use smtp_auth::{
     Authenticator, Capabilities, Config, Decision, Event, MemoryStore, Output, Policy, Question,
     QuestionId, Reply, Responder, Secret, SenderLoginMap, Session, SubmissionPolicy, TlsInfo,
