@@ -44,7 +44,7 @@ use indexmap::IndexMap;
 /// A client network: an address with its host bits cleared. Lock-out
 /// counts per network rather than per address because one IPv6 client
 /// usually owns a whole /64 and can pick a fresh address for every guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Network {
     addr: IpAddr,
     prefix: u8,
@@ -119,6 +119,13 @@ impl Network {
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl fmt::Debug for Network {
+    /// `192.0.2.0/24`, as in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
