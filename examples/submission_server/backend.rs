@@ -1,64 +1,122 @@
-//! Answers the session's questions. (Interim: demo users in memory; the
-//! crate's Responder replaces this.)
+//! Answers the session's questions with the crate's `Responder`: a
+//! credential store (demo users in memory, or a Dovecot passwd-file) and
+//! the default `SubmissionPolicy` (lock-out, sender ownership, quotas).
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::SystemTime;
 
+use smtp_auth::authenticator::{Authenticator, Capabilities, MemoryStore};
+#[cfg(feature = "passwd-file")]
+use smtp_auth::passwd_file::PasswdFile;
+use smtp_auth::policy::{Decision, SubmissionPolicy};
 use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
-use smtp_auth::sasl::{Lookup, Request, Resolution, Verdict};
-use smtp_auth::{Answer, Question, Reply};
+use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
+use smtp_auth::{Question, Responder, Secret};
 
+/// Where users come from.
+pub enum Store {
+    /// Demo users, made at start.
+    Memory(MemoryStore),
+    /// A Dovecot passwd-file (`--users`), reloaded when it changes.
+    #[cfg(feature = "passwd-file")]
+    File(PasswdFile),
+}
+
+impl Authenticator for Store {
+    fn capabilities(&self) -> Capabilities {
+        match self {
+            Store::Memory(s) => s.capabilities(),
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.capabilities(),
+        }
+    }
+
+    fn verify_password(
+        &self,
+        user: &str,
+        password: &Secret<String>,
+    ) -> impl Future<Output = Verdict> + Send {
+        async move {
+            match self {
+                Store::Memory(s) => s.verify_password(user, password).await,
+                #[cfg(feature = "passwd-file")]
+                #[cfg(feature = "passwd-file")]
+                Store::File(s) => s.verify_password(user, password).await,
+            }
+        }
+    }
+
+    fn cram_md5_secret(&self, user: &str) -> impl Future<Output = Lookup<CramMd5Secret>> + Send {
+        async move {
+            match self {
+                Store::Memory(s) => s.cram_md5_secret(user).await,
+                #[cfg(feature = "passwd-file")]
+                #[cfg(feature = "passwd-file")]
+                Store::File(s) => s.cram_md5_secret(user).await,
+            }
+        }
+    }
+
+    fn scram_credentials(
+        &self,
+        user: &str,
+        hash: ScramHash,
+    ) -> impl Future<Output = Lookup<ScramCredentials>> + Send {
+        async move {
+            match self {
+                Store::Memory(s) => s.scram_credentials(user, hash).await,
+                #[cfg(feature = "passwd-file")]
+                #[cfg(feature = "passwd-file")]
+                Store::File(s) => s.scram_credentials(user, hash).await,
+            }
+        }
+    }
+
+    fn validate_token(
+        &self,
+        mechanism: Mechanism,
+        user: Option<&str>,
+        token: &Secret<String>,
+    ) -> impl Future<Output = TokenVerdict> + Send {
+        async move {
+            match self {
+                Store::Memory(s) => s.validate_token(mechanism, user, token).await,
+                #[cfg(feature = "passwd-file")]
+                #[cfg(feature = "passwd-file")]
+                Store::File(s) => s.validate_token(mechanism, user, token).await,
+            }
+        }
+    }
+}
+
+/// The responder every connection shares.
 pub struct Backend {
-    users: Vec<(String, String)>,
+    responder: Responder<Store, SubmissionPolicy>,
 }
 
 impl Backend {
-    pub fn demo(users: Vec<(String, String)>) -> Self {
-        Self { users }
-    }
-
-    fn password(&self, user: &str) -> Option<&str> {
-        self.users
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, p)| p.as_str())
-    }
-
-    pub fn answer(&self, question: &Question, _now: Instant) -> Answer {
-        match question {
-            Question::Credentials { request, .. } => Answer::Sasl(match request {
-                Request::VerifyPassword { authcid, password } => Resolution::Verdict(
-                    if self.password(authcid) == Some(password.expose().as_str()) {
-                        Verdict::Valid
-                    } else {
-                        Verdict::Invalid
-                    },
-                ),
-                Request::CramMd5Secret { authcid } => {
-                    Resolution::CramMd5Secret(match self.password(authcid) {
-                        Some(p) => Lookup::Found(CramMd5Secret::from_password(p)),
-                        None => Lookup::NotFound,
-                    })
-                }
-                Request::ScramCredentials { authcid, hash } => Resolution::ScramCredentials(
-                    match self
-                        .password(authcid)
-                        .map(|p| ScramCredentials::derive(*hash, p, authcid.as_bytes(), 4096))
-                    {
-                        Some(Ok(c)) => Lookup::Found(c),
-                        _ => Lookup::NotFound,
-                    },
-                ),
-                _ => Resolution::Verdict(Verdict::Invalid),
-            }),
-            Question::AuthResult(r) => Answer::Recorded {
-                delay: if r.outcome.is_ok() {
-                    Duration::ZERO
-                } else {
-                    Duration::from_millis(500)
-                },
-            },
-            Question::Trust { .. } => Answer::Reply(Reply::AUTH_REQUIRED),
-            _ => Answer::Allow,
+    pub fn new(store: Store, policy: SubmissionPolicy) -> Self {
+        Self {
+            responder: Responder::new(store, policy),
         }
+    }
+
+    /// The mechanisms the store can serve: what EHLO offers.
+    pub fn mechanisms(&self) -> Vec<Mechanism> {
+        self.responder.mechanisms()
+    }
+
+    /// Answers a question. Password checks against a passwd-file run a
+    /// deliberately slow hash; call this from a blocking-capable thread for
+    /// `Question::Credentials` (the connection does).
+    pub fn answer(&self, question: &Question) -> Decision {
+        #[cfg(feature = "passwd-file")]
+        if let Store::File(file) = self.responder.authenticator() {
+            // Pick up edits to the passwd-file without a restart.
+            if let Ok(Some(report)) = file.reload_if_changed() {
+                tracing::info!("users reloaded: {report:?}");
+            }
+        }
+        self.responder.answer(question, SystemTime::now())
     }
 }

@@ -158,7 +158,7 @@ impl Connection {
                     }
                 }
                 Output::Ask { id, question } => {
-                    let answer = self.decide(session, &question);
+                    let answer = self.decide(session, question).await;
                     if session.answer(id, answer).is_err() {
                         return false;
                     }
@@ -236,8 +236,27 @@ impl Connection {
         }
     }
 
-    fn decide(&mut self, session: &Session, question: &Question) -> Answer {
-        let answer = self.shared.backend.answer(question, Instant::now());
+    async fn decide(&mut self, session: &Session, question: Question) -> Answer {
+        let decision = if matches!(question, Question::Credentials { .. }) {
+            // Password hashes are slow on purpose: keep them off the
+            // runtime's worker threads.
+            let shared = self.shared.clone();
+            let q = question.clone();
+            match tokio::task::spawn_blocking(move || shared.backend.answer(&q)).await {
+                Ok(d) => d,
+                Err(_) => {
+                    return Answer::Sasl(smtp_auth::sasl::Resolution::Verdict(
+                        smtp_auth::sasl::Verdict::Unavailable,
+                    ))
+                }
+            }
+        } else {
+            self.shared.backend.answer(&question)
+        };
+        for event in &decision.events {
+            tracing::info!("{}", event_line(event));
+        }
+        let answer = decision.answer;
         let Question::Message(_) = question else {
             return answer;
         };

@@ -12,7 +12,9 @@
 //! ADDR` (127.0.0.1:2465), `--hostname NAME`, `--cert PEM --key PEM`,
 //! `--users FILE` (Dovecot passwd-file), `--senders FILE` (Postfix
 //! sender-login map), `--maildir DIR` (./maildir), `--command-timeout SECS`,
-//! `--data-timeout SECS`.
+//! `--data-timeout SECS`, `--quota N` (messages per user and hour; 0 for no
+//! limit), `--lockout-after N` (failed logins per account and client
+//! address before a lock-out; default 5).
 
 mod backend;
 mod connection;
@@ -30,6 +32,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use smtp_auth::authenticator::MemoryStore;
+use smtp_auth::limiter::{FailureRule, Quota};
+use smtp_auth::policy::SubmissionPolicy;
+use smtp_auth::senders::SenderLoginMap;
 use smtp_auth::{Config, Profile, Timeouts};
 
 use crate::connection::Shared;
@@ -46,6 +52,8 @@ struct Args {
     maildir: PathBuf,
     command_timeout: Duration,
     data_timeout: Duration,
+    quota: u32,
+    lockout_after: u32,
 }
 
 fn usage() -> ! {
@@ -69,6 +77,8 @@ fn parse_args() -> Args {
         maildir: PathBuf::from("maildir"),
         command_timeout: Duration::from_secs(300),
         data_timeout: Duration::from_secs(180),
+        quota: 200,
+        lockout_after: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,10 +98,69 @@ fn parse_args() -> Args {
             "--data-timeout" => {
                 a.data_timeout = Duration::from_secs(value().parse().unwrap_or_else(|_| usage()))
             }
+            "--quota" => a.quota = value().parse().unwrap_or_else(|_| usage()),
+            "--lockout-after" => a.lockout_after = value().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
     a
+}
+
+/// The credential store: `--users FILE`, or demo users printed at start.
+fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
+    if let Some(path) = &args.users {
+        #[cfg(feature = "passwd-file")]
+        {
+            let (file, report) = smtp_auth::passwd_file::PasswdFile::open(path)?;
+            println!("users: {} from {} ({report:?})", file.len(), path.display());
+            return Ok(backend::Store::File(file));
+        }
+        #[cfg(not(feature = "passwd-file"))]
+        return Err(format!(
+            "--users {} needs the passwd-file feature: cargo run --features passwd-file --example submission_server",
+            path.display()
+        )
+        .into());
+    }
+    let mut store = MemoryStore::new();
+    for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
+        println!("demo user {user} password {password} (owns {user}@example.org)");
+        store = store.user(user, password);
+    }
+    Ok(backend::Store::Memory(store))
+}
+
+/// The policy: lock-out, quotas, and who may send as whom (`--senders`, or
+/// each demo user owns user@example.org).
+fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
+    let senders = match &args.senders {
+        Some(path) => {
+            let (map, report) = SenderLoginMap::open(path)?;
+            println!(
+                "senders: {} entries from {} ({report:?})",
+                map.len(),
+                path.display()
+            );
+            map
+        }
+        None => SenderLoginMap::parse("alice@example.org alice\nbob@example.org bob\n").0,
+    };
+    let window = Duration::from_secs(15 * 60);
+    let lock = Duration::from_secs(5 * 60);
+    let n = args.lockout_after.max(1);
+    let quota = (args.quota > 0).then(|| Quota::per_hour(args.quota));
+    Ok(SubmissionPolicy::builder()
+        .sender_login_map(Arc::new(senders))
+        .lock_account_network(Some(FailureRule::new(n, window, lock)))
+        .lock_account(Some(FailureRule::new(n.saturating_mul(2), window, lock)))
+        .lock_network(Some(FailureRule::new(
+            n.saturating_mul(4),
+            window,
+            lock.saturating_mul(3),
+        )))
+        .message_quota(quota)
+        .recipient_quota(quota.map(|q| Quota::per_hour(q.limit.saturating_mul(5))))
+        .build())
 }
 
 #[tokio::main]
@@ -110,16 +179,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.hostname, cert.fingerprint
         );
     }
-    let demo = vec![
-        ("alice".to_owned(), "wonderland".to_owned()),
-        ("bob".to_owned(), "builder".to_owned()),
-    ];
-    for (u, p) in &demo {
-        println!("demo user {u} password {p}");
-    }
+    let backend = backend::Backend::new(store(&args)?, policy(&args)?);
+    let mechanisms = backend.mechanisms();
     let shared = Arc::new(Shared {
         acceptor: TlsAcceptor::from(cert.config.clone()),
-        backend: backend::Backend::demo(demo),
+        backend,
         maildir: maildir::Maildir::open(&args.maildir, &args.hostname)?,
         hostname: args.hostname.clone(),
         handshake_timeout: Duration::from_secs(30),
@@ -130,7 +194,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.data_block = args.data_timeout;
         t
     };
-    let base = Config::builder(args.hostname.clone()).timeouts(timeouts);
+    // EHLO offers exactly what the store can serve.
+    let base = Config::builder(args.hostname.clone())
+        .timeouts(timeouts)
+        .mechanisms(mechanisms);
     let submission = Arc::new(base.clone().profile(Profile::Submission).build());
     let implicit = Arc::new(base.profile(Profile::ImplicitTls).build());
 
