@@ -2,7 +2,6 @@
 //! credential store (demo users in memory, or a Dovecot passwd-file) and
 //! the default `SubmissionPolicy` (lock-out, sender ownership, quotas).
 
-use std::future::Future;
 use std::time::SystemTime;
 
 use smtp_auth::authenticator::{Authenticator, Capabilities, MemoryStore};
@@ -31,60 +30,44 @@ impl Authenticator for Store {
         }
     }
 
-    fn verify_password(
-        &self,
-        user: &str,
-        password: &Secret<String>,
-    ) -> impl Future<Output = Verdict> + Send {
-        async move {
-            match self {
-                Store::Memory(s) => s.verify_password(user, password).await,
-                #[cfg(feature = "passwd-file")]
-                #[cfg(feature = "passwd-file")]
-                Store::File(s) => s.verify_password(user, password).await,
-            }
+    async fn verify_password(&self, user: &str, password: &Secret<String>) -> Verdict {
+        match self {
+            Store::Memory(s) => s.verify_password(user, password).await,
+            #[cfg(feature = "passwd-file")]
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.verify_password(user, password).await,
         }
     }
 
-    fn cram_md5_secret(&self, user: &str) -> impl Future<Output = Lookup<CramMd5Secret>> + Send {
-        async move {
-            match self {
-                Store::Memory(s) => s.cram_md5_secret(user).await,
-                #[cfg(feature = "passwd-file")]
-                #[cfg(feature = "passwd-file")]
-                Store::File(s) => s.cram_md5_secret(user).await,
-            }
+    async fn cram_md5_secret(&self, user: &str) -> Lookup<CramMd5Secret> {
+        match self {
+            Store::Memory(s) => s.cram_md5_secret(user).await,
+            #[cfg(feature = "passwd-file")]
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.cram_md5_secret(user).await,
         }
     }
 
-    fn scram_credentials(
-        &self,
-        user: &str,
-        hash: ScramHash,
-    ) -> impl Future<Output = Lookup<ScramCredentials>> + Send {
-        async move {
-            match self {
-                Store::Memory(s) => s.scram_credentials(user, hash).await,
-                #[cfg(feature = "passwd-file")]
-                #[cfg(feature = "passwd-file")]
-                Store::File(s) => s.scram_credentials(user, hash).await,
-            }
+    async fn scram_credentials(&self, user: &str, hash: ScramHash) -> Lookup<ScramCredentials> {
+        match self {
+            Store::Memory(s) => s.scram_credentials(user, hash).await,
+            #[cfg(feature = "passwd-file")]
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.scram_credentials(user, hash).await,
         }
     }
 
-    fn validate_token(
+    async fn validate_token(
         &self,
         mechanism: Mechanism,
         user: Option<&str>,
         token: &Secret<String>,
-    ) -> impl Future<Output = TokenVerdict> + Send {
-        async move {
-            match self {
-                Store::Memory(s) => s.validate_token(mechanism, user, token).await,
-                #[cfg(feature = "passwd-file")]
-                #[cfg(feature = "passwd-file")]
-                Store::File(s) => s.validate_token(mechanism, user, token).await,
-            }
+    ) -> TokenVerdict {
+        match self {
+            Store::Memory(s) => s.validate_token(mechanism, user, token).await,
+            #[cfg(feature = "passwd-file")]
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.validate_token(mechanism, user, token).await,
         }
     }
 }
