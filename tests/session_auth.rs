@@ -100,6 +100,9 @@ fn r4954_4_every_mechanism_authenticates_end_to_end() {
         (Mechanism::OAuthBearer, Credentials::token("alice", TOKEN)),
     ];
     for (mechanism, credentials) in cases {
+        if !mechanism.is_available() {
+            continue; // SCRAM without the `scram` feature
+        }
         let mut d = Driver::with_tls(
             config()
                 .profile(Profile::ImplicitTls)
