@@ -499,3 +499,113 @@ fn load_500_concurrent_sessions_all_delivered() {
     assert_eq!(tmp, 0);
     eprintln!("{out}");
 }
+
+/// Ctrl-C (SIGINT) while one client is in the middle of DATA and another is
+/// idle: the idle one is told `421 4.3.2` and closed, the one in DATA
+/// finishes, gets its `250`, and its message is in the Maildir.
+#[test]
+#[ignore = "needs the example server built; run by .ci/run"]
+#[cfg(unix)]
+fn graceful_shutdown_lets_data_finish() {
+    use std::io::Write as _;
+    use std::net::TcpStream;
+    if !have("kill") {
+        return;
+    }
+    let mut server = start_server(&[]);
+    let addr = server.submission.clone();
+    let read_reply = |s: &mut TcpStream| -> String {
+        let mut all = String::new();
+        let mut buf = [0u8; 1];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    all.push(buf[0] as char);
+                    if all.ends_with("\r\n") {
+                        let last = all
+                            .trim_end()
+                            .rsplit("\r\n")
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        if last.len() >= 4 && last.as_bytes()[3] == b' ' {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        all
+    };
+    let connect = || {
+        let s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Session 1 goes into DATA. CRAM-MD5 reveals no password, so it is
+    // offered before TLS and the test needs no TLS client.
+    let mut busy = connect();
+    read_reply(&mut busy);
+    busy.write_all(b"EHLO a\r\n").unwrap();
+    read_reply(&mut busy);
+    busy.write_all(b"AUTH CRAM-MD5\r\n").unwrap();
+    let challenge = read_reply(&mut busy);
+    let challenge =
+        smtp_auth::sasl::encoding::decode(challenge.trim_end()[4..].as_bytes()).unwrap();
+    let entropy = smtp_auth::random::OsEntropy;
+    let mut client = smtp_auth::sasl::client::ClientExchange::new(
+        smtp_auth::sasl::Mechanism::CramMd5,
+        smtp_auth::sasl::client::Credentials::password("alice", "wonderland"),
+        &smtp_auth::sasl::client::ClientContext::new(&entropy),
+    )
+    .unwrap();
+    let response = smtp_auth::sasl::encoding::encode(&client.respond(&challenge).unwrap());
+    busy.write_all(format!("{response}\r\n").as_bytes())
+        .unwrap();
+    let r = read_reply(&mut busy);
+    assert!(r.starts_with("235"), "{r}");
+    busy.write_all(b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+        .unwrap();
+    for want in ["250", "250", "354"] {
+        let r = read_reply(&mut busy);
+        assert!(r.starts_with(want), "{r}");
+    }
+    busy.write_all(b"Subject: in flight\r\n\r\nfirst half ")
+        .unwrap();
+    // Session 2 is idle after EHLO.
+    let mut idle = connect();
+    read_reply(&mut idle);
+    idle.write_all(b"EHLO b\r\n").unwrap();
+    read_reply(&mut idle);
+    let before = server.messages();
+    // Ctrl-C.
+    let pid = server.child.id();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let bye = read_reply(&mut idle);
+    assert_eq!(
+        bye,
+        "421 4.3.2 Service shutting down, closing connection\r\n"
+    );
+    // The busy session finishes its message.
+    busy.write_all(b"second half\r\n.\r\n").unwrap();
+    let done = read_reply(&mut busy);
+    assert_eq!(done, "250 2.0.0 Message accepted for delivery\r\n");
+    assert_eq!(server.messages(), before + 1);
+    let bye = read_reply(&mut busy);
+    assert_eq!(
+        bye,
+        "421 4.3.2 Service shutting down, closing connection\r\n"
+    );
+    // And the server exits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
