@@ -553,7 +553,7 @@ fn graceful_shutdown_lets_data_finish() {
     busy.write_all(b"AUTH CRAM-MD5\r\n").unwrap();
     let challenge = read_reply(&mut busy);
     let challenge =
-        smtp_auth::sasl::encoding::decode(challenge.trim_end()[4..].as_bytes()).unwrap();
+        smtp_auth::sasl::encoding::decode(&challenge.trim_end().as_bytes()[4..]).unwrap();
     let entropy = smtp_auth::random::OsEntropy;
     let mut client = smtp_auth::sasl::client::ClientExchange::new(
         smtp_auth::sasl::Mechanism::CramMd5,
