@@ -817,7 +817,11 @@ impl Client {
                 }
             }
             State::StartTls => {
-                if reply.code == 220 {
+                if reply.code == 220 && !self.input.is_empty() {
+                    // More bytes in the same read: they would be taken as
+                    // coming over TLS (response injection).
+                    self.fail(Error::StartTlsInjection, Leave::Close);
+                } else if reply.code == 220 {
                     self.state = State::Handshake;
                     self.push(ClientOutput::StartTls);
                 } else if reply.code >= 400 {
@@ -989,6 +993,12 @@ impl Client {
                             encoding::encode(&response)
                         };
                         self.write_line(&[b64.as_bytes()]);
+                    }
+                    Err(sasl::ClientError::ServerError { .. }) => {
+                        // SCRAM's `e=` (RFC 5802 §7): answer with an empty
+                        // response; the server then sends its failure reply,
+                        // which is the error reported.
+                        self.write_line(&[]);
                     }
                     Err(error) => {
                         // RFC 4954 §4: `*` cancels; the server answers 501.
