@@ -75,11 +75,18 @@ start() {
 
     mkdir -p "$dir/postfix" "$dir/spool" "$dir/data" "$dir/dovecot/run" "$dir/mail/inbox"/{cur,new,tmp} "$dir/tls"
 
-    # A self-signed certificate for localhost (the tests pass it as the CA).
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-        -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" >/dev/null 2>&1
-    chmod 600 "$dir/tls/key.pem"
+    # A private CA and a server certificate for localhost / 127.0.0.1 (the
+    # tests trust the CA with --ca; webpki refuses a CA certificate used as
+    # the server's own).
+    local t="$dir/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=smtp-auth test CA" \
+        -keyout "$t/ca-key.pem" -out "$t/ca.pem" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$t/key.pem" -out "$t/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$t/ext.cnf"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial \
+        -days 30 -extfile "$t/ext.cnf" -out "$t/cert.pem" >/dev/null 2>&1
+    chmod 600 "$t/key.pem" "$t/ca-key.pem"
 
     # ---- Dovecot: the auth service only ----
     local dv="$dir/dovecot"
@@ -234,7 +241,7 @@ export SMTP_AUTH_POSTFIX_SUBMISSIONS=127.0.0.1:$p_subs
 export SMTP_AUTH_POSTFIX_RELAY=127.0.0.1:$p_relay
 export SMTP_AUTH_POSTFIX_PLAINTEXT=127.0.0.1:$p_plain
 export SMTP_AUTH_POSTFIX_NOCRAM=127.0.0.1:$p_nocram
-export SMTP_AUTH_POSTFIX_CA=$dir/tls/cert.pem
+export SMTP_AUTH_POSTFIX_CA=$dir/tls/ca.pem
 export SMTP_AUTH_POSTFIX_MAILDIR=$dir/mail/inbox
 ENV
     echo "postfix (pid $(cat "$dir/postfix.pid")) and dovecot (pid $(cat "$dir/dovecot.pid")) are running:"
