@@ -18,10 +18,11 @@
 #   RELAY        25-like: STARTTLS, no AUTH at all
 #   PLAINTEXT    no TLS at all, AUTH offered in the clear
 #   NOCRAM       like SUBMISSION, but only PLAIN and LOGIN offered
+#   LOCKED       like SUBMISSION, with a SASL backend that fails every
+#                check temporarily (454 4.7.0)
 #
 # Users (passwd-file): alice/wonderland {PLAIN}, bob/builder {CRAM-MD5},
-# carol/carolpass {SCRAM-SHA-256}, and `locked`, whose check takes the SASL
-# backend down (Postfix answers 454 4.7.0, a temporary failure).
+# carol/carolpass {SCRAM-SHA-256}.
 set -euo pipefail
 
 die() { echo "postfix-dovecot: $*" >&2; exit 1; }
@@ -46,13 +47,13 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Six consecutive free ports, from a base that differs per run.
+# Eight consecutive free ports, from a base that differs per run.
 pick_ports() {
     local tries=0 base
     while [ $tries -lt 50 ]; do
         base=$(( 20000 + (RANDOM % 4000) * 10 ))
         local ok=1 p
-        for p in $(seq "$base" $((base + 5))); do
+        for p in $(seq "$base" $((base + 7))); do
             port_free "$p" || { ok=0; break; }
         done
         if [ $ok = 1 ]; then echo "$base"; return 0; fi
@@ -71,7 +72,7 @@ start() {
 
     local base; base=$(pick_ports)
     local p_sub=$base p_subs=$((base + 1)) p_relay=$((base + 2)) p_plain=$((base + 3)) \
-          p_nocram=$((base + 4)) p_auth=$((base + 5))
+          p_nocram=$((base + 4)) p_auth=$((base + 5)) p_locked=$((base + 6)) p_auth2=$((base + 7))
 
     mkdir -p "$dir/postfix" "$dir/spool" "$dir/data" "$dir/dovecot/run" "$dir/mail/inbox"/{cur,new,tmp} "$dir/tls"
 
@@ -98,16 +99,15 @@ alice:{PLAIN}wonderland
 bob:$cram
 carol:$scram
 USERS
-    # The locked account: checking its password takes the credential
-    # backend down (the checkpassword program ends the auth process that
-    # runs it; Dovecot's master starts a new one for the next connection).
-    # Postfix reports a lost backend as 454 4.7.0, its only temporary
-    # authentication failure, which is what a client sees from a backend
-    # outage or a lock-out that answers "try later".
+    # The LOCKED listener has its own Dovecot whose every check takes its
+    # auth process down (the checkpassword program kills its parent;
+    # Dovecot's master starts a new one for the next connection). Postfix
+    # reports a lost backend as 454 4.7.0, its only temporary
+    # authentication failure: what a client sees from a backend outage or
+    # a lock-out that answers "try later". A second instance keeps the
+    # other listeners' authentications out of it.
     printf '#!/bin/sh\nkill -KILL "$PPID"\nexit 111\n' > "$dv/tempfail"
     chmod 755 "$dv/tempfail"
-    chown root:dovecot "$dv/users" 2>/dev/null || true
-    chmod 640 "$dv/users"
     cat > "$dv/dovecot.conf" <<CONF
 protocols =
 base_dir = $dv/run
@@ -121,14 +121,8 @@ auth_mechanisms = plain login cram-md5 scram-sha-256
 auth_failure_delay = 0
 auth_verbose = yes
 passdb {
-  driver = checkpassword
-  args = $dv/tempfail
-  username_filter = locked
-}
-passdb {
   driver = passwd-file
   args = $dv/users
-  username_filter = !locked
 }
 userdb {
   driver = static
@@ -144,7 +138,17 @@ service anvil {
   chroot =
 }
 CONF
+    mkdir -p "$dv/locked/run"
+    sed -e "s|^base_dir = .*|base_dir = $dv/locked/run|" \
+        -e "s|^instance_name = .*|instance_name = smtp-auth-ci-locked-$base|" \
+        -e "s|^log_path = .*|log_path = $dv/locked/dovecot.log|" \
+        -e "s|^info_log_path = .*|info_log_path = $dv/locked/dovecot.log|" \
+        -e "s|port = $p_auth|port = $p_auth2|" \
+        -e "s|driver = passwd-file|driver = checkpassword|" \
+        -e "s|args = $dv/users|args = $dv/tempfail|" \
+        "$dv/dovecot.conf" > "$dv/locked/dovecot.conf"
     dovecot -c "$dv/dovecot.conf" </dev/null >/dev/null 2>&1
+    dovecot -c "$dv/locked/dovecot.conf" </dev/null >/dev/null 2>&1
 
     # ---- Postfix ----
     local pf="$dir/postfix"
@@ -194,6 +198,7 @@ CONF
 127.0.0.1:$p_relay inet n - n - - smtpd -o smtpd_sasl_auth_enable=no -o syslog_name=postfix/relay
 127.0.0.1:$p_plain inet n - n - - smtpd -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=no -o syslog_name=postfix/plaintext
 127.0.0.1:$p_nocram inet n - n - - smtpd $submission -o smtpd_sasl_mechanism_filter=plain,login -o syslog_name=postfix/nocram
+127.0.0.1:$p_locked inet n - n - - smtpd $submission -o smtpd_sasl_path=inet:127.0.0.1:$p_auth2 -o syslog_name=postfix/locked
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -227,9 +232,10 @@ CONF
     [ -s "$dir/spool/pid/master.pid" ] || die "postfix did not start (see $dir/maillog)"
     tr -d ' ' < "$dir/spool/pid/master.pid" > "$dir/postfix.pid"
     cat "$dv/run/master.pid" > "$dir/dovecot.pid" 2>/dev/null || die "dovecot did not start (see $dv/dovecot.log)"
+    cat "$dv/locked/run/master.pid" > "$dir/dovecot-locked.pid" 2>/dev/null || die "dovecot did not start (see $dv/locked/dovecot.log)"
 
     # Wait until every listener accepts.
-    for p in $p_sub $p_subs $p_relay $p_plain $p_nocram $p_auth; do
+    for p in $p_sub $p_subs $p_relay $p_plain $p_nocram $p_auth $p_locked $p_auth2; do
         i=0
         while port_free "$p" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
         port_free "$p" && die "port $p is not listening"
@@ -241,10 +247,11 @@ export SMTP_AUTH_POSTFIX_SUBMISSIONS=127.0.0.1:$p_subs
 export SMTP_AUTH_POSTFIX_RELAY=127.0.0.1:$p_relay
 export SMTP_AUTH_POSTFIX_PLAINTEXT=127.0.0.1:$p_plain
 export SMTP_AUTH_POSTFIX_NOCRAM=127.0.0.1:$p_nocram
+export SMTP_AUTH_POSTFIX_LOCKED=127.0.0.1:$p_locked
 export SMTP_AUTH_POSTFIX_CA=$dir/tls/ca.pem
 export SMTP_AUTH_POSTFIX_MAILDIR=$dir/mail/inbox
 ENV
-    echo "postfix (pid $(cat "$dir/postfix.pid")) and dovecot (pid $(cat "$dir/dovecot.pid")) are running:"
+    echo "postfix (pid $(cat "$dir/postfix.pid")) and dovecot (pids $(cat "$dir/dovecot.pid") $(cat "$dir/dovecot-locked.pid")) are running:"
     sed 's/^export /  /' "$dir/env"
 }
 
@@ -258,12 +265,15 @@ stop() {
         wait_gone "$pid"
         rm -f "$dir/postfix.pid"
     fi
-    if [ -s "$dir/dovecot.pid" ]; then
-        pid=$(cat "$dir/dovecot.pid")
-        kill "$pid" 2>/dev/null || true
-        wait_gone "$pid"
-        rm -f "$dir/dovecot.pid"
-    fi
+    local f
+    for f in "$dir/dovecot.pid" "$dir/dovecot-locked.pid"; do
+        if [ -s "$f" ]; then
+            pid=$(cat "$f")
+            kill "$pid" 2>/dev/null || true
+            wait_gone "$pid"
+            rm -f "$f"
+        fi
+    done
     echo "stopped"
 }
 
