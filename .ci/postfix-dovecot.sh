@@ -68,6 +68,8 @@ start() {
     command -v dovecot >/dev/null || die "dovecot is not installed: run '$0 install'"
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    # Postfix's delivery agent (nobody) and daemons (postfix) walk into DIR.
+    chmod 755 "$dir"
     [ ! -e "$dir/postfix.pid" ] || die "$dir already has a running setup; stop it first"
 
     local base; base=$(pick_ports)
