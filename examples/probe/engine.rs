@@ -834,7 +834,7 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
                 535 => (Class::CredentialsRejected, format!("credentials rejected ({code}) with {m}: check the user name (often the full address) and the password, or whether the account needs an app password (accounts with two-factor sign-in usually do)")),
                 525 => (Class::AccountDisabled, format!("the account is disabled ({code}): the password was right; ask the administrator")),
                 534 | 538 | 432 => (Class::MechanismTooWeak, format!("the server refuses {m} for this account ({code}): try another mechanism with --mechanism, or change the password so the server can store it for the mechanism")),
-                454 | 400..=499 => (Class::TemporaryFailure, format!("temporary failure ({code}): the server's credential backend is down, or the account or your address is locked out after failed attempts; try later, and check the server's authentication service")),
+                400..=499 => (Class::TemporaryFailure, format!("temporary failure ({code}): the server's credential backend is down, or the account or your address is locked out after failed attempts; try later, and check the server's authentication service")),
                 504 => (Class::NoCommonMechanism, format!("the server refused the mechanism {m} ({code}): it is not offered here, or only after STARTTLS")),
                 _ => (Class::Other, format!("AUTH {m} failed: {reply}")),
             };
