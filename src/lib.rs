@@ -68,6 +68,8 @@
 //! * [`sasl`]: the mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1/-256 and
 //!   their `-PLUS` variants, XOAUTH2, OAUTHBEARER, EXTERNAL), server and
 //!   client side, usable without SMTP (IMAP, POP3, ManageSieve).
+//! * [`client`]: the client end of submission, sans-IO as well: greeting,
+//!   EHLO, STARTTLS, AUTH with any of the mechanisms, MAIL/RCPT/DATA, QUIT.
 //! * [`command`]: the SMTP command grammar, zero-copy.
 //! * [`reply`]: replies, their wire encoding and every standard reply.
 //! * [`Event`]: what happened, for logs, metrics and fail2ban.
@@ -80,6 +82,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod authenticator;
+pub mod client;
 pub mod command;
 pub mod config;
 pub mod error;

@@ -570,6 +570,50 @@ impl ParsedReply {
     pub fn to_reply(&self) -> Reply {
         Reply::new(self.code, self.enhanced, self.lines.join("\n"))
     }
+
+    /// True for `2xx`, a positive completion (RFC 5321 §4.2.1).
+    pub const fn is_completion(&self) -> bool {
+        self.code >= 200 && self.code < 300
+    }
+
+    /// True for `3xx`, a positive intermediate reply (`334`, `354`).
+    pub const fn is_intermediate(&self) -> bool {
+        self.code >= 300 && self.code < 400
+    }
+
+    /// True for `4xx`, a transient failure: trying later may work.
+    pub const fn is_transient(&self) -> bool {
+        self.code >= 400 && self.code < 500
+    }
+
+    /// True for `5xx`, a permanent failure.
+    pub const fn is_permanent(&self) -> bool {
+        self.code >= 500
+    }
+}
+
+/// The reply on one line, as a log or a report shows it: `code`, the
+/// enhanced code, then the lines joined by ` / `. Server-controlled text:
+/// control characters are shown as `?`, so a reply cannot move a terminal's
+/// cursor or forge a log line.
+impl fmt::Display for ParsedReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(e) = self.enhanced {
+            write!(f, " {e}")?;
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            f.write_str(if i == 0 { " " } else { " / " })?;
+            for c in line.chars() {
+                if c.is_control() {
+                    f.write_str("?")?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Splits a leading `x.y.z ` enhanced code whose class matches the reply code.
