@@ -14,7 +14,12 @@
 //! sender-login map), `--maildir DIR` (./maildir), `--command-timeout SECS`,
 //! `--data-timeout SECS`, `--quota N` (messages per user and hour; 0 for no
 //! limit), `--lockout-after N` (failed logins per account and client
-//! address before a lock-out; default 5).
+//! address before a lock-out; default 5), `--relay ADDR` (also listen as a
+//! port-25 relay: no AUTH, mail for `--local-domains` only), `--local-domains
+//! LIST` (example.org), `--no-starttls` (the submission listener offers no
+//! TLS), `--mechanisms LIST` (offer only these, comma-separated),
+//! `--client-ca PEM` (accept client certificates from this CA, for SASL
+//! EXTERNAL).
 
 mod backend;
 mod connection;
@@ -35,6 +40,7 @@ use tokio_rustls::TlsAcceptor;
 use smtp_auth::authenticator::MemoryStore;
 use smtp_auth::limiter::{FailureRule, Quota};
 use smtp_auth::policy::SubmissionPolicy;
+use smtp_auth::sasl::Mechanism;
 use smtp_auth::senders::SenderLoginMap;
 use smtp_auth::{Config, Profile, Timeouts};
 
@@ -54,6 +60,11 @@ struct Args {
     data_timeout: Duration,
     quota: u32,
     lockout_after: u32,
+    relay: Option<SocketAddr>,
+    local_domains: Vec<String>,
+    starttls: bool,
+    mechanisms: Option<Vec<Mechanism>>,
+    client_ca: Option<PathBuf>,
 }
 
 fn usage() -> ! {
@@ -79,6 +90,11 @@ fn parse_args() -> Args {
         data_timeout: Duration::from_secs(180),
         quota: 200,
         lockout_after: 5,
+        relay: None,
+        local_domains: vec!["example.org".into()],
+        starttls: true,
+        mechanisms: None,
+        client_ca: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +116,17 @@ fn parse_args() -> Args {
             }
             "--quota" => a.quota = value().parse().unwrap_or_else(|_| usage()),
             "--lockout-after" => a.lockout_after = value().parse().unwrap_or_else(|_| usage()),
+            "--relay" => a.relay = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--local-domains" => a.local_domains = value().split(',').map(str::to_owned).collect(),
+            "--no-starttls" => a.starttls = false,
+            "--mechanisms" => {
+                let list = value()
+                    .split(',')
+                    .map(|m| m.parse().unwrap_or_else(|_| usage()))
+                    .collect();
+                a.mechanisms = Some(list);
+            }
+            "--client-ca" => a.client_ca = Some(value().into()),
             _ => usage(),
         }
     }
@@ -125,7 +152,14 @@ fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
     let mut store = MemoryStore::new();
     for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
         println!("demo user {user} password {password} (owns {user}@example.org)");
-        store = store.user(user, password);
+        // A bearer token (XOAUTH2, OAUTHBEARER) and a client certificate
+        // whose identity is the user name (EXTERNAL, with --client-ca).
+        let token = format!("{user}-demo-token");
+        println!("demo user {user} bearer token {token}");
+        store = store
+            .user(user, password)
+            .token(token, user)
+            .certificate(user, user);
     }
     Ok(backend::Store::Memory(store))
 }
@@ -158,6 +192,7 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
             window,
             lock.saturating_mul(3),
         )))
+        .local_domains(args.local_domains.clone())
         .message_quota(quota)
         .recipient_quota(quota.map(|q| Quota::per_hour(q.limit.saturating_mul(5))))
         .build())
@@ -172,7 +207,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = parse_args();
 
-    let cert = tls::load_or_generate(&args.hostname, args.cert.as_deref(), args.key.as_deref())?;
+    let cert = tls::load_or_generate(
+        &args.hostname,
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        args.client_ca.as_deref(),
+    )?;
     if cert.self_signed {
         println!(
             "self-signed certificate for {}, SHA-256 {}",
@@ -180,7 +220,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let backend = backend::Backend::new(store(&args)?, policy(&args)?);
-    let mechanisms = backend.mechanisms();
+    let mut mechanisms = backend.mechanisms();
+    if let Some(only) = &args.mechanisms {
+        mechanisms.retain(|m| only.contains(m));
+    }
     let shared = Arc::new(Shared {
         acceptor: TlsAcceptor::from(cert.config.clone()),
         backend,
@@ -198,8 +241,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = Config::builder(args.hostname.clone())
         .timeouts(timeouts)
         .mechanisms(mechanisms);
-    let submission = Arc::new(base.clone().profile(Profile::Submission).build());
-    let implicit = Arc::new(base.profile(Profile::ImplicitTls).build());
+    let submission = Arc::new(
+        base.clone()
+            .profile(Profile::Submission)
+            .starttls(args.starttls)
+            .build(),
+    );
+    let implicit = Arc::new(base.clone().profile(Profile::ImplicitTls).build());
+    let relay = Arc::new(base.profile(Profile::Relay).build());
 
     let sub_listener = TcpListener::bind(args.submission).await?;
     let tls_listener = TcpListener::bind(args.implicit_tls).await?;
@@ -211,6 +260,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "listening: submission (implicit TLS) on {}",
         tls_listener.local_addr()?
     );
+    let relay_listener = match args.relay {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            println!("listening: relay (port 25 style) on {}", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     println!("messages go to {}", args.maildir.display());
 
     let (stop, stopped) = watch::channel(false);
@@ -219,6 +276,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (tcp, peer, config, implicit_tls) = tokio::select! {
             r = sub_listener.accept() => match r { Ok((t, p)) => (t, p, submission.clone(), false), Err(_) => continue },
             r = tls_listener.accept() => match r { Ok((t, p)) => (t, p, implicit.clone(), true), Err(_) => continue },
+            r = accept(relay_listener.as_ref()) => match r { Ok((t, p)) => (t, p, relay.clone(), false), Err(_) => continue },
             _ = tokio::signal::ctrl_c() => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
@@ -242,4 +300,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     Ok(())
+}
+
+/// Accepts on an optional listener; pending forever without one.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }

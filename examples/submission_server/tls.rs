@@ -22,6 +22,7 @@ pub fn load_or_generate(
     hostname: &str,
     cert: Option<&Path>,
     key: Option<&Path>,
+    client_ca: Option<&Path>,
 ) -> Result<Certificate, Box<dyn std::error::Error>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let (chain, key, self_signed): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, bool) =
@@ -55,10 +56,29 @@ pub fn load_or_generate(
                 .join(":")
         })
         .unwrap_or_default();
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut config = match client_ca {
+        // Client certificates are optional: they enable SASL EXTERNAL for
+        // clients that have one; everyone else authenticates as usual.
+        Some(ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)? {
+                roots.add(c?)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)?
+        }
+        None => builder.with_no_client_auth().with_single_cert(chain, key)?,
+    };
     // Keep per-connection memory small: sessions are short.
     config.send_tls13_tickets = 0;
     Ok(Certificate {
@@ -87,5 +107,34 @@ pub fn info(conn: &ServerConnection) -> TlsInfo {
     {
         info = info.with_tls_exporter(exporter.to_vec());
     }
+    // rustls verified the chain against --client-ca: the identity is the
+    // certificate's first e-mail SAN, else its common name.
+    if let Some(identity) = conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| certificate_identity(cert.as_ref()))
+    {
+        info = info.with_client_certificate(identity);
+    }
     info
+}
+
+/// The first rfc822Name SAN, else the subject's common name.
+fn certificate_identity(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::RFC822Name(email) = name {
+                return Some((*email).to_owned());
+            }
+        }
+    }
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
+    common_name
 }
