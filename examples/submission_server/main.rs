@@ -14,10 +14,15 @@
 //! sender-login map), `--maildir DIR` (./maildir), `--command-timeout SECS`,
 //! `--data-timeout SECS`, `--quota N` (messages per user and hour; 0 for no
 //! limit), `--lockout-after N` (failed logins per account and client
-//! address before a lock-out; default 5).
+//! address before a lock-out; default 5). LDAP instead of a file (with
+//! `--features ldap`): `--ldap-url`, `--ldap-base`/`--ldap-filter` or
+//! `--ldap-user-dn-template`, `--ldap-bind-dn`, `--ldap-bind-password-file`,
+//! `--ldap-starttls`, `--ldap-ca`, `--ldap-address-attrs`, `--ldap-disabled`
+//! (see `ldap.rs`).
 
 mod backend;
 mod connection;
+mod ldap;
 mod log;
 mod maildir;
 mod tls;
@@ -54,13 +59,15 @@ struct Args {
     data_timeout: Duration,
     quota: u32,
     lockout_after: u32,
+    ldap: ldap::LdapArgs,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: submission_server [--submission ADDR] [--implicit-tls ADDR] [--hostname NAME]\n\
          \x20   [--cert PEM --key PEM] [--users FILE] [--senders FILE] [--maildir DIR]\n\
-         \x20   [--command-timeout SECS] [--data-timeout SECS]"
+         \x20   [--command-timeout SECS] [--data-timeout SECS]\n{}",
+        ldap::USAGE
     );
     std::process::exit(2)
 }
@@ -79,6 +86,7 @@ fn parse_args() -> Args {
         data_timeout: Duration::from_secs(180),
         quota: 200,
         lockout_after: 5,
+        ldap: ldap::LdapArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +108,11 @@ fn parse_args() -> Args {
             }
             "--quota" => a.quota = value().parse().unwrap_or_else(|_| usage()),
             "--lockout-after" => a.lockout_after = value().parse().unwrap_or_else(|_| usage()),
+            f if f.starts_with("--ldap-") => {
+                if !a.ldap.set(f, value()) {
+                    usage()
+                }
+            }
             _ => usage(),
         }
     }
@@ -108,6 +121,12 @@ fn parse_args() -> Args {
 
 /// The credential store: `--users FILE`, or demo users printed at start.
 fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
+    if args.ldap.enabled() {
+        #[cfg(feature = "ldap")]
+        return Ok(backend::Store::Ldap(args.ldap.build()?));
+        #[cfg(not(feature = "ldap"))]
+        return Err("--ldap-url needs the ldap feature: cargo run --features ldap --example submission_server".into());
+    }
     if let Some(path) = &args.users {
         #[cfg(feature = "passwd-file")]
         {
@@ -132,7 +151,10 @@ fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
 
 /// The policy: lock-out, quotas, and who may send as whom (`--senders`, or
 /// each demo user owns user@example.org).
-fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
+fn policy(
+    args: &Args,
+    store: &backend::Store,
+) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
     let senders = match &args.senders {
         Some(path) => {
             let (map, report) = SenderLoginMap::open(path)?;
@@ -143,6 +165,8 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
             );
             map
         }
+        // Directory users own the addresses their entries list.
+        None if args.ldap.enabled() => SenderLoginMap::parse("").0,
         None => SenderLoginMap::parse("alice@example.org alice\nbob@example.org bob\n").0,
     };
     let window = Duration::from_secs(15 * 60);
@@ -151,6 +175,7 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
     let quota = (args.quota > 0).then(|| Quota::per_hour(args.quota));
     Ok(SubmissionPolicy::builder()
         .sender_login_map(Arc::new(senders))
+        .sender_owners(store.owners())
         .lock_account_network(Some(FailureRule::new(n, window, lock)))
         .lock_account(Some(FailureRule::new(n.saturating_mul(2), window, lock)))
         .lock_network(Some(FailureRule::new(
@@ -179,7 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.hostname, cert.fingerprint
         );
     }
-    let backend = backend::Backend::new(store(&args)?, policy(&args)?);
+    let store = store(&args)?;
+    let policy = policy(&args, &store)?;
+    let backend = backend::Backend::new(store, policy);
     let mechanisms = backend.mechanisms();
     let shared = Arc::new(Shared {
         acceptor: TlsAcceptor::from(cert.config.clone()),
