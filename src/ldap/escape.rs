@@ -22,7 +22,7 @@ pub fn escape_filter_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for &b in value.as_bytes() {
         let reserved = matches!(b, b'*' | b'(' | b')' | b'\\' | 0);
-        if reserved || b < 0x20 || b >= 0x7f {
+        if reserved || !(0x20..0x7f).contains(&b) {
             let _ = write!(out, "\\{b:02x}");
         } else {
             out.push(char::from(b));

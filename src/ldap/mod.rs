@@ -769,11 +769,14 @@ enum Found {
     Many,
 }
 
+/// One user's addresses and when they expire.
+type Cached = (Arc<[String]>, Instant);
+
 /// Users' addresses, read at bind time, kept for a while.
 struct AddressCache {
     ttl: Duration,
     capacity: usize,
-    map: Mutex<HashMap<String, (Arc<[String]>, Instant)>>,
+    map: Mutex<HashMap<String, Cached>>,
 }
 
 impl AddressCache {
@@ -1136,7 +1139,7 @@ impl Shared {
             49 if ad_disabled(&r.text) => return Ok(Verdict::Disabled),
             // invalidCredentials, inappropriateAuthentication,
             // insufficientAccessRights
-            49 | 48 | 50 => return Ok(Verdict::Invalid),
+            48..=50 => return Ok(Verdict::Invalid),
             rc => return Err(LdapProblem::UserBind(rc)),
         }
         // The password is right: now the entry may say "disabled".
