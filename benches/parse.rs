@@ -62,7 +62,7 @@ fn check(corpus: &[u8]) {
 fn main() {
     let corpus = command_corpus();
     check(&corpus);
-    if support::profile_filter().is_none() {
+    if support::run_criterion() {
         let mut c = support::criterion();
         let mut g = c.benchmark_group("parse/corpus-bytes");
         g.throughput(Throughput::Bytes(corpus.len() as u64));

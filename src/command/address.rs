@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while1, take_while_m_n};
-use nom::combinator::{recognize, verify};
+use nom::combinator::recognize;
 use nom::multi::many0_count;
 use nom::{IResult, Parser};
 

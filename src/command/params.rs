@@ -278,6 +278,7 @@ fn is_value_byte(b: u8) -> bool {
 
 /// esmtp-param = esmtp-keyword ["=" esmtp-value];
 /// esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+#[cfg(test)]
 fn esmtp_param(i: &[u8]) -> bool {
     let Some((&first, rest)) = i.split_first() else {
         return false;
@@ -305,32 +306,52 @@ fn scan<'a>(
     let text = std::str::from_utf8(raw).map_err(|_| ParamError::InvalidUtf8)?;
     let mut seen: [&str; MAX_PARAMS] = [""; MAX_PARAMS];
     let mut count = 0;
-    let mut start = 0;
-    // Tokens are split on the bytes (a space is never inside a UTF-8
-    // sequence), then sliced out of the validated text.
-    while start < raw.len() {
-        let len = raw
-            .get(start..)
-            .and_then(|r| r.iter().position(|&b| b == b' '))
-            .unwrap_or(raw.len() - start);
-        let end = start + len;
-        if len > 0 {
-            let bytes = raw.get(start..end).unwrap_or_default();
-            if !esmtp_param(bytes) {
+    let at = |i: usize| raw.get(i).copied();
+    let mut i = 0;
+    // One pass over the bytes: each space-separated token must be a whole
+    // esmtp-param (the grammar of `esmtp_param`), then it is sliced out of
+    // the validated text (spaces and `=` are ASCII: character boundaries).
+    while let Some(b) = at(i) {
+        if b == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if !b.is_ascii_alphanumeric() {
+            return Err(ParamError::Syntax);
+        }
+        i += 1;
+        while at(i).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            i += 1;
+        }
+        let keyword_end = i;
+        let mut value_start = None;
+        if at(i) == Some(b'=') {
+            i += 1;
+            value_start = Some(i);
+            while at(i).is_some_and(is_value_byte) {
+                i += 1;
+            }
+            if Some(i) == value_start {
                 return Err(ParamError::Syntax);
             }
-            let token = text.get(start..end).ok_or(ParamError::InvalidUtf8)?;
-            let (keyword, value) = split_param(token);
-            let earlier = seen.get(..count).unwrap_or_default();
-            if earlier.iter().any(|k| k.eq_ignore_ascii_case(keyword)) {
-                return Err(ParamError::Duplicate);
-            }
-            let slot = seen.get_mut(count).ok_or(ParamError::TooMany)?;
-            *slot = keyword;
-            count += 1;
-            each(keyword, value)?;
         }
-        start = end + 1;
+        if at(i).is_some_and(|b| b != b' ') {
+            return Err(ParamError::Syntax);
+        }
+        let keyword = text.get(start..keyword_end).ok_or(ParamError::Syntax)?;
+        let value = match value_start {
+            Some(v) => Some(text.get(v..i).ok_or(ParamError::InvalidUtf8)?),
+            None => None,
+        };
+        let earlier = seen.get(..count).unwrap_or_default();
+        if earlier.iter().any(|k| k.eq_ignore_ascii_case(keyword)) {
+            return Err(ParamError::Duplicate);
+        }
+        let slot = seen.get_mut(count).ok_or(ParamError::TooMany)?;
+        *slot = keyword;
+        count += 1;
+        each(keyword, value)?;
     }
     Ok(text)
 }
@@ -422,7 +443,24 @@ mod tests {
         parsed.is_ok()
     }
 
+    /// `scan` on one token accepts exactly what the grammar accepts.
+    fn scan_accepts(token: &[u8]) -> bool {
+        // Only tokens without spaces: `scan` splits on them.
+        scan(token, |_, _| Ok(())).is_ok()
+    }
+
     proptest::proptest! {
+        #[test]
+        fn scan_matches_the_nom_grammar(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-=;,+<>\x7f\x1f\xc3\xa9".to_vec()),
+                1..16,
+            )
+        ) {
+            let utf8 = std::str::from_utf8(&bytes).is_ok();
+            proptest::prop_assert_eq!(scan_accepts(&bytes), utf8 && reference(&bytes));
+        }
+
         #[test]
         fn esmtp_param_matches_the_nom_grammar(
             bytes in proptest::collection::vec(
