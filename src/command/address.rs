@@ -525,13 +525,14 @@ fn domain_part(i: &[u8], underscore: bool) -> Result<(&[u8], &[u8], Domain<'_>),
     Ok((rest, raw, domain))
 }
 
+/// What [`domain_scan`] found: the rest, the raw text, and the decoded
+/// literal (`None` for a name).
+type Scanned<'a> = (&'a [u8], &'a [u8], Option<Domain<'a>>);
+
 /// [`domain_part`] without the UTF-8 check of a name: returns the rest,
 /// the raw text, and the decoded literal (`None` for a name), so that
 /// [`mailbox`] validates its whole text as UTF-8 once.
-fn domain_scan(
-    i: &[u8],
-    underscore: bool,
-) -> Result<(&[u8], &[u8], Option<Domain<'_>>), AddressError> {
+fn domain_scan(i: &[u8], underscore: bool) -> Result<Scanned<'_>, AddressError> {
     if i.first() == Some(&b'[') {
         let (rest, content) = literal_content(i).map_err(|_| AddressError::AddressLiteral)?;
         let raw = i.get(..i.len() - rest.len()).unwrap_or_default();
