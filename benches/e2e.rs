@@ -3,13 +3,14 @@
 //! bounded loads of STARTTLS + AUTH PLAIN sessions — with one small message
 //! and without — reporting sessions/s, p50/p99 latency and the server's
 //! CPU-seconds per session. Given another server (`--peer ADDR`, e.g. a
-//! Postfix on loopback, with `--peer-pid PID` for its CPU), the runs are
+//! Postfix on loopback, with `--peer-pid PID[,PID…]` for its CPU: each
+//! PID counts with all its descendants), the runs are
 //! interleaved A/B/A/B and the table shows both and their ratio.
 //!
 //! ```sh
 //! cargo bench --bench e2e
 //! cargo bench --bench e2e -- --sessions 500 --concurrency 20 --rounds 3
-//! cargo bench --bench e2e -- --peer 127.0.0.1:10587 --peer-pid 1234 \
+//! cargo bench --bench e2e -- --peer 127.0.0.1:10587 --peer-pid 1234,5678 \
 //!     --peer-user alice --peer-password wonderland
 //! ```
 //!
@@ -28,7 +29,9 @@ struct Args {
     rounds: usize,
     timeout: u64,
     peer: Option<SocketAddr>,
-    peer_pid: Option<u32>,
+    /// The peer's processes whose CPU time (with all their descendants)
+    /// counts, e.g. Postfix's master and Dovecot's auth master.
+    peer_pids: Vec<u32>,
     peer_user: String,
     peer_password: String,
 }
@@ -42,7 +45,7 @@ fn args() -> Args {
         peer: std::env::var("SMTP_AUTH_BENCH_PEER")
             .ok()
             .and_then(|v| v.parse().ok()),
-        peer_pid: None,
+        peer_pids: Vec::new(),
         peer_user: "alice".into(),
         peer_password: "wonderland".into(),
     };
@@ -55,7 +58,11 @@ fn args() -> Args {
             "--rounds" => a.rounds = value().parse().unwrap_or(a.rounds).max(1),
             "--timeout" => a.timeout = value().parse().unwrap_or(a.timeout),
             "--peer" => a.peer = value().parse().ok(),
-            "--peer-pid" => a.peer_pid = value().parse().ok(),
+            "--peer-pid" => a.peer_pids.extend(
+                value()
+                    .split(',')
+                    .filter_map(|p| p.trim().parse::<u32>().ok()),
+            ),
             "--peer-user" => a.peer_user = value(),
             "--peer-password" => a.peer_password = value(),
             // criterion/libtest flags that cargo passes along.
@@ -145,6 +152,54 @@ impl Drop for Server {
     }
 }
 
+/// utime + stime + cutime + cstime, in seconds, of `roots` and all their
+/// descendants (Linux `/proc`): a multi-process server (Postfix: master,
+/// smtpd, cleanup, qmgr…) is counted whole; children that exited were
+/// already added to their parent's cutime/cstime.
+fn tree_cpu(roots: &[u32]) -> Option<f64> {
+    if roots.is_empty() {
+        return None;
+    }
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let ppid = f.get(1).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+        procs.push((pid, ppid, num(11) + num(12) + num(13) + num(14)));
+    }
+    let mut inside: std::collections::HashSet<u32> = roots.iter().copied().collect();
+    loop {
+        let before = inside.len();
+        for (pid, ppid, _) in &procs {
+            if inside.contains(ppid) {
+                inside.insert(*pid);
+            }
+        }
+        if inside.len() == before {
+            break;
+        }
+    }
+    let ticks: f64 = procs
+        .iter()
+        .filter(|(pid, _, _)| inside.contains(pid))
+        .map(|(_, _, t)| t)
+        .sum();
+    Some(ticks / 100.0)
+}
+
 #[derive(Debug, Clone, Default)]
 struct Run {
     ok: f64,
@@ -164,7 +219,7 @@ fn field(line: &str, name: &str) -> Option<f64> {
 fn load(
     loadgen: &Path,
     server: SocketAddr,
-    pid: Option<u32>,
+    pids: &[u32],
     message: bool,
     user: &str,
     password: &str,
@@ -179,9 +234,7 @@ fn load(
     if !message {
         cmd.arg("--no-message");
     }
-    if let Some(pid) = pid {
-        cmd.args(["--server-pid", &pid.to_string()]);
-    }
+    let cpu_before = tree_cpu(pids);
     let out = cmd
         .stderr(Stdio::null())
         .output()
@@ -191,13 +244,18 @@ fn load(
         .lines()
         .find(|l| l.starts_with("sessions="))
         .ok_or_else(|| format!("loadgen printed no result: {text}"))?;
+    let ok = field(line, "sessions").unwrap_or(0.0);
+    let cpu_ms = match (cpu_before, tree_cpu(pids)) {
+        (Some(b), Some(a)) if ok > 0.0 => Some((a - b) * 1000.0 / ok),
+        _ => None,
+    };
     Ok(Run {
-        ok: field(line, "sessions").unwrap_or(0.0),
+        ok,
         errors: field(line, "errors").unwrap_or(0.0),
         per_s: field(line, "sessions_per_s").unwrap_or(0.0),
         p50: field(line, "p50_ms").unwrap_or(0.0),
         p99: field(line, "p99_ms").unwrap_or(0.0),
-        cpu_ms: field(line, "server_cpu_per_session_ms"),
+        cpu_ms,
     })
 }
 
@@ -236,7 +294,7 @@ fn main() {
 fn run(a: &Args) -> Result<(), String> {
     let (server_bin, loadgen) = build()?;
     let server = Server::start(&server_bin)?;
-    let ours_pid = Some(server.child.id());
+    let ours_pids = [server.child.id()];
     println!(
         "\n== end to end on loopback: STARTTLS + AUTH PLAIN, {} sessions per run, concurrency {}, {} round(s){} ==",
         a.sessions,
@@ -263,17 +321,28 @@ fn run(a: &Args) -> Result<(), String> {
         let _ = load(
             &loadgen,
             server.addr,
-            None,
+            &[],
             message,
             "alice",
             "wonderland",
             &warm,
         );
+        if let Some(p) = a.peer {
+            let _ = load(
+                &loadgen,
+                p,
+                &[],
+                message,
+                &a.peer_user,
+                &a.peer_password,
+                &warm,
+            );
+        }
         for _ in 0..a.rounds {
             ours.push(load(
                 &loadgen,
                 server.addr,
-                ours_pid,
+                &ours_pids,
                 message,
                 "alice",
                 "wonderland",
@@ -283,7 +352,7 @@ fn run(a: &Args) -> Result<(), String> {
                 peer.push(load(
                     &loadgen,
                     p,
-                    a.peer_pid,
+                    &a.peer_pids,
                     message,
                     &a.peer_user,
                     &a.peer_password,
