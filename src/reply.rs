@@ -327,14 +327,35 @@ impl Reply {
     /// 512 octets), every line but the last as `code-`, CRLF endings, the
     /// enhanced code repeated on every line.
     pub fn encode_into(&self, out: &mut impl ReplySink) {
-        let code = self.code.min(999);
+        encode_parts(self.code, self.enhanced, &self.text, out);
+    }
+
+    /// The wire form as a new vector.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.text.len() + 16);
+        self.encode_into(&mut v);
+        v
+    }
+}
+
+/// [`Reply::encode_into`] for borrowed text, so that a reply whose text
+/// lives elsewhere (the configured greeting) is encoded without copying it
+/// into a `Reply` first.
+pub(crate) fn encode_parts(
+    code: u16,
+    enhanced: Option<EnhancedCode>,
+    text: &str,
+    out: &mut impl ReplySink,
+) {
+    {
+        let code = code.min(999);
         let digits = [
             b'0' + (code / 100) as u8,
             b'0' + (code / 10 % 10) as u8,
             b'0' + (code % 10) as u8,
         ];
         let mut enhanced_buf = [0u8; 16];
-        let enhanced: &[u8] = match self.enhanced {
+        let enhanced: &[u8] = match enhanced {
             Some(e) => {
                 let n = format_enhanced(e, &mut enhanced_buf);
                 &enhanced_buf[..n]
@@ -348,7 +369,7 @@ impl Reply {
             enhanced.len() + 1
         };
         let room = MAX_REPLY_LINE - prefix - 2;
-        let mut pieces = Wrapped::new(&self.text, room).peekable();
+        let mut pieces = Wrapped::new(text, room).peekable();
         while let Some(piece) = pieces.next() {
             out.put(&digits);
             out.put(if pieces.peek().is_some() { b"-" } else { b" " });
@@ -359,13 +380,6 @@ impl Reply {
             put_sanitized(out, piece.as_bytes());
             out.put(b"\r\n");
         }
-    }
-
-    /// The wire form as a new vector.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.text.len() + 16);
-        self.encode_into(&mut v);
-        v
     }
 }
 

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while1, take_while_m_n};
-use nom::combinator::{recognize, verify};
+use nom::combinator::recognize;
 use nom::multi::many0_count;
 use nom::{IResult, Parser};
 
@@ -266,8 +266,27 @@ impl fmt::Display for ForwardPath<'_> {
 // ---------------------------------------------------------------------------
 // Character classes (RFC 5321 §4.1.2, RFC 5322 §3.2.3, RFC 6531 §3.3).
 
+/// atext (RFC 5322 §3.2.3) plus UTF8-non-ascii, as a table: the local
+/// part is scanned byte by byte on every MAIL and RCPT.
+const ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c >= 0x80;
+        b += 1;
+    }
+    let specials = b"!#$%&'*+-/=?^_`{|}~";
+    let mut k = 0;
+    while k < specials.len() {
+        t[specials[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+    ATEXT[b as usize]
 }
 
 /// qtextSMTP: %d32-33 / %d35-91 / %d93-126 / UTF8-non-ascii.
@@ -282,8 +301,20 @@ fn is_quoted_pair_char(b: u8) -> bool {
 
 /// Let-dig and "-", plus UTF8-non-ascii for U-labels.
 fn is_label_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80
+    LABEL[b as usize]
 }
+
+/// Let-dig, "-" and UTF8-non-ascii, as a table for the label scan.
+const LABEL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c >= 0x80;
+        b += 1;
+    }
+    t
+};
 
 /// dcontent: %d33-90 / %d94-126.
 fn is_dcontent(b: u8) -> bool {
@@ -293,13 +324,33 @@ fn is_dcontent(b: u8) -> bool {
 // ---------------------------------------------------------------------------
 // Token parsers (nom).
 
-fn atom(i: &[u8]) -> R<'_, &[u8]> {
-    take_while1(is_atext)(i)
+/// Length of the run of bytes at the start of `i` that satisfy `f`.
+fn run(i: &[u8], f: impl Fn(u8) -> bool) -> usize {
+    i.iter().position(|&b| !f(b)).unwrap_or(i.len())
 }
 
-/// Dot-string = Atom *("." Atom)
+fn fail(i: &[u8]) -> nom::Err<nom::error::Error<&[u8]>> {
+    nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify))
+}
+
+/// Dot-string = Atom *("." Atom). Hand-written (it runs on every MAIL and
+/// RCPT); the same grammar as the nom reference in the tests.
 fn dot_string(i: &[u8]) -> R<'_, &[u8]> {
-    recognize((atom, many0_count((tag("."), atom)))).parse(i)
+    let mut n = run(i, is_atext);
+    if n == 0 {
+        return Err(fail(i));
+    }
+    while let Some((b'.', rest)) = i.get(n..).and_then(<[u8]>::split_first) {
+        let atom = run(rest, is_atext);
+        if atom == 0 {
+            break;
+        }
+        n += 1 + atom;
+    }
+    Ok((
+        i.get(n..).unwrap_or_default(),
+        i.get(..n).unwrap_or_default(),
+    ))
 }
 
 /// Quoted-string = DQUOTE *QcontentSMTP DQUOTE
@@ -313,27 +364,31 @@ fn local_part(i: &[u8]) -> R<'_, &[u8]> {
     alt((dot_string, quoted_string)).parse(i)
 }
 
-/// sub-domain = Let-dig [Ldh-str]: no leading or trailing hyphen. With
-/// `underscore`, `_` is allowed too (EHLO from Windows hosts).
-fn label(underscore: bool) -> impl FnMut(&[u8]) -> R<'_, &[u8]> {
-    move |i| {
-        verify(
-            take_while1(move |b| is_label_char(b) || (underscore && b == b'_')),
-            |l: &[u8]| l.first() != Some(&b'-') && l.last() != Some(&b'-'),
-        )
-        .parse(i)
+/// sub-domain = Let-dig [Ldh-str]: the longest run of label characters,
+/// refused if it starts or ends with a hyphen (no backtracking to a shorter
+/// label). With `underscore`, `_` is allowed too (EHLO from Windows hosts).
+fn label_len(i: &[u8], underscore: bool) -> Option<usize> {
+    let n = run(i, |b| is_label_char(b) || (underscore && b == b'_'));
+    let label = i.get(..n)?;
+    match (label.first(), label.last()) {
+        (Some(&first), Some(&last)) if first != b'-' && last != b'-' => Some(n),
+        _ => None,
     }
 }
 
-/// Domain = sub-domain *("." sub-domain)
-fn domain_name(underscore: bool) -> impl FnMut(&[u8]) -> R<'_, &[u8]> {
-    move |i| {
-        recognize((
-            label(underscore),
-            many0_count((tag("."), label(underscore))),
-        ))
-        .parse(i)
+/// Domain = sub-domain *("." sub-domain). Hand-written, like [`dot_string`].
+fn domain_name(i: &[u8], underscore: bool) -> R<'_, &[u8]> {
+    let mut n = label_len(i, underscore).ok_or_else(|| fail(i))?;
+    while let Some((b'.', rest)) = i.get(n..).and_then(<[u8]>::split_first) {
+        match label_len(rest, underscore) {
+            Some(l) => n += 1 + l,
+            None => break,
+        }
     }
+    Ok((
+        i.get(n..).unwrap_or_default(),
+        i.get(..n).unwrap_or_default(),
+    ))
 }
 
 /// `"[" 1*dcontent "]"`, returning the content.
@@ -462,15 +517,31 @@ fn address_literal(content: &[u8]) -> Result<Domain<'_>, AddressError> {
 
 /// `Domain / address-literal`; returns the rest, the raw text and the value.
 fn domain_part(i: &[u8], underscore: bool) -> Result<(&[u8], &[u8], Domain<'_>), AddressError> {
+    let (rest, raw, literal) = domain_scan(i, underscore)?;
+    let domain = match literal {
+        Some(literal) => literal,
+        None => Domain::Name(std::str::from_utf8(raw).map_err(|_| AddressError::InvalidUtf8)?),
+    };
+    Ok((rest, raw, domain))
+}
+
+/// What [`domain_scan`] found: the rest, the raw text, and the decoded
+/// literal (`None` for a name).
+type Scanned<'a> = (&'a [u8], &'a [u8], Option<Domain<'a>>);
+
+/// [`domain_part`] without the UTF-8 check of a name: returns the rest,
+/// the raw text, and the decoded literal (`None` for a name), so that
+/// [`mailbox`] validates its whole text as UTF-8 once.
+fn domain_scan(i: &[u8], underscore: bool) -> Result<Scanned<'_>, AddressError> {
     if i.first() == Some(&b'[') {
         let (rest, content) = literal_content(i).map_err(|_| AddressError::AddressLiteral)?;
         let raw = i.get(..i.len() - rest.len()).unwrap_or_default();
         if raw.len() > MAX_DOMAIN_LEN {
             return Err(AddressError::DomainTooLong { len: raw.len() });
         }
-        return Ok((rest, raw, address_literal(content)?));
+        return Ok((rest, raw, Some(address_literal(content)?)));
     }
-    let (rest, raw) = domain_name(underscore)(i).map_err(|_| AddressError::Domain)?;
+    let (rest, raw) = domain_name(i, underscore).map_err(|_| AddressError::Domain)?;
     // A label that stopped early (trailing dot, trailing hyphen, bad char).
     if let Some(&b) = rest.first() {
         if b == b'.' || b == b'_' || b == b'[' || is_label_char(b) {
@@ -480,8 +551,7 @@ fn domain_part(i: &[u8], underscore: bool) -> Result<(&[u8], &[u8], Domain<'_>),
     if raw.len() > MAX_DOMAIN_LEN {
         return Err(AddressError::DomainTooLong { len: raw.len() });
     }
-    let name = std::str::from_utf8(raw).map_err(|_| AddressError::InvalidUtf8)?;
-    Ok((rest, raw, Domain::Name(name)))
+    Ok((rest, raw, None))
 }
 
 /// Mailbox = Local-part "@" ( Domain / address-literal )
@@ -495,7 +565,7 @@ fn mailbox(i: &[u8]) -> Result<(&[u8], Mailbox<'_>), AddressError> {
     if local.len() > MAX_LOCAL_PART_LEN {
         return Err(AddressError::LocalPartTooLong { len: local.len() });
     }
-    let (rest, domain_raw, domain) = domain_part(rest, false)?;
+    let (rest, domain_raw, literal) = domain_scan(rest, false)?;
     let raw = i
         .get(..local.len() + 1 + domain_raw.len())
         .ok_or(AddressError::LocalPart)?;
@@ -503,6 +573,14 @@ fn mailbox(i: &[u8]) -> Result<(&[u8], Mailbox<'_>), AddressError> {
     if !raw.is_ascii() && raw.chars().any(char::is_control) {
         return Err(AddressError::ControlCharacter);
     }
+    let domain = match literal {
+        Some(literal) => literal,
+        // After the ASCII `@`, so on a character boundary.
+        None => Domain::Name(
+            raw.get(local.len() + 1..)
+                .ok_or(AddressError::InvalidUtf8)?,
+        ),
+    };
     Ok((
         rest,
         Mailbox {
@@ -570,16 +648,93 @@ pub(crate) fn forward_path(i: &[u8]) -> Result<(&[u8], ForwardPath<'_>), Address
 /// The EHLO/HELO argument: exactly one `Domain / address-literal`, with `_`
 /// tolerated in labels. Returns the raw text.
 pub(crate) fn hello_domain(i: &[u8]) -> Result<&str, AddressError> {
-    let (rest, raw, _) = domain_part(i, true)?;
+    let (rest, raw, _) = domain_scan(i, true)?;
+    // The UTF-8 check first, as for any domain, then what follows it.
+    let text = std::str::from_utf8(raw).map_err(|_| AddressError::InvalidUtf8)?;
     if !rest.is_empty() {
         return Err(AddressError::TrailingCharacters);
     }
-    std::str::from_utf8(raw).map_err(|_| AddressError::InvalidUtf8)
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nom grammar that `dot_string`, `label_len` and `domain_name`
+    /// replaced, kept as the oracle they are checked against.
+    mod reference {
+        use super::super::{is_atext, is_label_char, R};
+        use nom::bytes::complete::{tag, take_while1};
+        use nom::combinator::{recognize, verify};
+        use nom::multi::many0_count;
+        use nom::Parser;
+
+        fn atom(i: &[u8]) -> R<'_, &[u8]> {
+            take_while1(is_atext)(i)
+        }
+
+        pub(super) fn dot_string(i: &[u8]) -> R<'_, &[u8]> {
+            recognize((atom, many0_count((tag("."), atom)))).parse(i)
+        }
+
+        fn label(underscore: bool) -> impl FnMut(&[u8]) -> R<'_, &[u8]> {
+            move |i| {
+                verify(
+                    take_while1(move |b| is_label_char(b) || (underscore && b == b'_')),
+                    |l: &[u8]| l.first() != Some(&b'-') && l.last() != Some(&b'-'),
+                )
+                .parse(i)
+            }
+        }
+
+        pub(super) fn domain_name(i: &[u8], underscore: bool) -> R<'_, &[u8]> {
+            recognize((
+                label(underscore),
+                many0_count((tag("."), label(underscore))),
+            ))
+            .parse(i)
+        }
+    }
+
+    fn same(a: R<'_, &[u8]>, b: R<'_, &[u8]>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x == y,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hand_written_scanners_match_the_nom_grammar(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-._@!#~\"[]<> :\xc3\xa9\x80\x7f\x00".to_vec()),
+                0..24,
+            )
+        ) {
+            proptest::prop_assert!(same(dot_string(&bytes), reference::dot_string(&bytes)));
+            for u in [false, true] {
+                proptest::prop_assert!(same(domain_name(&bytes, u), reference::domain_name(&bytes, u)));
+            }
+        }
+    }
+
+    #[test]
+    fn label_table_matches_the_definition() {
+        for b in 0..=255u8 {
+            let def = b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80;
+            assert_eq!(is_label_char(b), def, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn atext_table_matches_the_definition() {
+        for b in 0..=255u8 {
+            let def = b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80;
+            assert_eq!(is_atext(b), def, "{b:#x}");
+        }
+    }
 
     fn v6(s: &str) -> Option<Ipv6Addr> {
         ipv6(s.as_bytes())

@@ -87,6 +87,7 @@ pub enum Verb {
 }
 
 impl Verb {
+    #[cfg(test)]
     const ALL: [Verb; 14] = [
         Verb::Ehlo,
         Verb::Helo,
@@ -126,9 +127,29 @@ impl Verb {
 
     /// Recognises a verb in any case (R5321-2.4.1).
     pub fn from_bytes(verb: &[u8]) -> Option<Verb> {
-        Verb::ALL
-            .into_iter()
-            .find(|v| v.as_str().as_bytes().eq_ignore_ascii_case(verb))
+        // Every verb is 4 letters but STARTTLS. For letters, OR 0x20
+        // lower-cases exactly, and only the other case of the same letter
+        // maps onto a lower-case letter, so the compare is exact.
+        match *verb {
+            [a, b, c, d] => Some(match u32::from_le_bytes([a, b, c, d]) | 0x2020_2020 {
+                x if x == u32::from_le_bytes(*b"ehlo") => Verb::Ehlo,
+                x if x == u32::from_le_bytes(*b"helo") => Verb::Helo,
+                x if x == u32::from_le_bytes(*b"auth") => Verb::Auth,
+                x if x == u32::from_le_bytes(*b"mail") => Verb::Mail,
+                x if x == u32::from_le_bytes(*b"rcpt") => Verb::Rcpt,
+                x if x == u32::from_le_bytes(*b"data") => Verb::Data,
+                x if x == u32::from_le_bytes(*b"bdat") => Verb::Bdat,
+                x if x == u32::from_le_bytes(*b"rset") => Verb::Rset,
+                x if x == u32::from_le_bytes(*b"noop") => Verb::Noop,
+                x if x == u32::from_le_bytes(*b"quit") => Verb::Quit,
+                x if x == u32::from_le_bytes(*b"vrfy") => Verb::Vrfy,
+                x if x == u32::from_le_bytes(*b"expn") => Verb::Expn,
+                x if x == u32::from_le_bytes(*b"help") => Verb::Help,
+                _ => return None,
+            }),
+            _ if verb.eq_ignore_ascii_case(b"STARTTLS") => Some(Verb::StartTls),
+            _ => None,
+        }
     }
 }
 
@@ -479,11 +500,17 @@ fn skip_spaces(mut s: &[u8]) -> &[u8] {
 
 /// C0 controls, DEL, and C1 controls (UTF-8 `C2 80`–`C2 9F`).
 fn has_control(line: &[u8]) -> bool {
-    line.iter().enumerate().any(|(i, &b)| {
-        b < 0x20
-            || b == 0x7f
-            || (b == 0xc2 && line.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
-    })
+    // One branch-free pass (it vectorizes) finds whether any byte could be
+    // a control or a C1 lead byte; only then look closer.
+    let suspect = line.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    suspect
+        && line.iter().enumerate().any(|(i, &b)| {
+            b < 0x20
+                || b == 0x7f
+                || (b == 0xc2 && line.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+        })
 }
 
 /// The verb: the bytes up to the first space.
@@ -580,5 +607,35 @@ fn after_path(rest: &[u8]) -> Option<&[u8]> {
         [] => Some(rest),
         [b' ', ..] => Some(skip_spaces(rest)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r5321_2_4_every_verb_in_any_case() {
+        for v in Verb::ALL {
+            let upper = v.as_str();
+            assert_eq!(Verb::from_bytes(upper.as_bytes()), Some(v));
+            assert_eq!(
+                Verb::from_bytes(upper.to_ascii_lowercase().as_bytes()),
+                Some(v)
+            );
+            let mut mixed = upper.as_bytes().to_vec();
+            mixed[1] = mixed[1].to_ascii_lowercase();
+            assert_eq!(Verb::from_bytes(&mixed), Some(v));
+        }
+        for bad in [
+            &b""[..],
+            b"EHL",
+            b"EHLOO",
+            b"STARTTL",
+            b"STARTTLSX",
+            b"\xc3\xa9HLO",
+        ] {
+            assert_eq!(Verb::from_bytes(bad), None);
+        }
     }
 }

@@ -10,11 +10,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use nom::bytes::complete::{tag, take_while, take_while1, take_while_m_n};
-use nom::combinator::{all_consuming, opt, recognize};
-use nom::sequence::preceded;
-use nom::{IResult, Parser};
-
 use super::address::{AddressError, Mailbox};
 use super::xtext::{self, XtextError};
 use crate::reply::Reply;
@@ -259,13 +254,17 @@ impl<'a> Iterator for ParamsIter<'a> {
 }
 
 fn split_param(token: &str) -> (&str, Option<&str>) {
-    match token.split_once('=') {
-        Some((k, v)) => (k, Some(v)),
+    match token.as_bytes().iter().position(|&b| b == b'=') {
+        // `=` is ASCII, so both sides are on character boundaries.
+        Some(eq) => (token.get(..eq).unwrap_or_default(), token.get(eq + 1..)),
         None => (token, None),
     }
 }
 
 fn is_mail_keyword(keyword: &str) -> Option<&'static str> {
+    if keyword.len() != 4 && keyword.len() != 8 {
+        return None;
+    }
     MAIL_KEYWORDS
         .iter()
         .find(|k| k.eq_ignore_ascii_case(keyword))
@@ -279,13 +278,23 @@ fn is_value_byte(b: u8) -> bool {
 
 /// esmtp-param = esmtp-keyword ["=" esmtp-value];
 /// esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
-fn esmtp_param(i: &[u8]) -> IResult<&[u8], ()> {
-    let keyword = recognize((
-        take_while_m_n(1, 1, |b: u8| b.is_ascii_alphanumeric()),
-        take_while(|b: u8| b.is_ascii_alphanumeric() || b == b'-'),
-    ));
-    let value = opt(preceded(tag("="), take_while1(is_value_byte)));
-    all_consuming((keyword, value)).map(|_| ()).parse(i)
+#[cfg(test)]
+fn esmtp_param(i: &[u8]) -> bool {
+    let Some((&first, rest)) = i.split_first() else {
+        return false;
+    };
+    if !first.is_ascii_alphanumeric() {
+        return false;
+    }
+    let keyword = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or(rest.len());
+    match rest.get(keyword..).and_then(<[u8]>::split_first) {
+        None => true,
+        Some((b'=', value)) => !value.is_empty() && value.iter().all(|&b| is_value_byte(b)),
+        Some(_) => false,
+    }
 }
 
 /// Validates every parameter and checks for duplicates; calls `each` for
@@ -294,20 +303,57 @@ fn scan<'a>(
     raw: &'a [u8],
     mut each: impl FnMut(&'a str, Option<&'a str>) -> Result<(), ParamError>,
 ) -> Result<&'a str, ParamError> {
-    let raw = std::str::from_utf8(raw).map_err(|_| ParamError::InvalidUtf8)?;
+    let text = std::str::from_utf8(raw).map_err(|_| ParamError::InvalidUtf8)?;
     let mut seen: [&str; MAX_PARAMS] = [""; MAX_PARAMS];
-    for (count, token) in raw.split(' ').filter(|t| !t.is_empty()).enumerate() {
-        esmtp_param(token.as_bytes()).map_err(|_| ParamError::Syntax)?;
-        let (keyword, value) = split_param(token);
+    let mut count = 0;
+    let at = |i: usize| raw.get(i).copied();
+    let mut i = 0;
+    // One pass over the bytes: each space-separated token must be a whole
+    // esmtp-param (the grammar of `esmtp_param`), then it is sliced out of
+    // the validated text (spaces and `=` are ASCII: character boundaries).
+    while let Some(b) = at(i) {
+        if b == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if !b.is_ascii_alphanumeric() {
+            return Err(ParamError::Syntax);
+        }
+        i += 1;
+        while at(i).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            i += 1;
+        }
+        let keyword_end = i;
+        let mut value_start = None;
+        if at(i) == Some(b'=') {
+            i += 1;
+            value_start = Some(i);
+            while at(i).is_some_and(is_value_byte) {
+                i += 1;
+            }
+            if Some(i) == value_start {
+                return Err(ParamError::Syntax);
+            }
+        }
+        if at(i).is_some_and(|b| b != b' ') {
+            return Err(ParamError::Syntax);
+        }
+        let keyword = text.get(start..keyword_end).ok_or(ParamError::Syntax)?;
+        let value = match value_start {
+            Some(v) => Some(text.get(v..i).ok_or(ParamError::InvalidUtf8)?),
+            None => None,
+        };
         let earlier = seen.get(..count).unwrap_or_default();
         if earlier.iter().any(|k| k.eq_ignore_ascii_case(keyword)) {
             return Err(ParamError::Duplicate);
         }
         let slot = seen.get_mut(count).ok_or(ParamError::TooMany)?;
         *slot = keyword;
+        count += 1;
         each(keyword, value)?;
     }
-    Ok(raw)
+    Ok(text)
 }
 
 fn decimal(value: &str) -> Result<u64, ParamError> {
@@ -376,4 +422,53 @@ pub(crate) fn rcpt_params(raw: &[u8]) -> Result<RcptParams<'_>, ParamError> {
             skip_mail_keywords: false,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nom grammar `esmtp_param` replaced, kept as its oracle.
+    fn reference(i: &[u8]) -> bool {
+        use nom::bytes::complete::{tag, take_while, take_while1, take_while_m_n};
+        use nom::combinator::{all_consuming, opt, recognize};
+        use nom::sequence::preceded;
+        use nom::{IResult, Parser};
+        let keyword = recognize((
+            take_while_m_n(1, 1, |b: u8| b.is_ascii_alphanumeric()),
+            take_while(|b: u8| b.is_ascii_alphanumeric() || b == b'-'),
+        ));
+        let value = opt(preceded(tag("="), take_while1(is_value_byte)));
+        let parsed: IResult<&[u8], _> = all_consuming((keyword, value)).parse(i);
+        parsed.is_ok()
+    }
+
+    /// `scan` on one token accepts exactly what the grammar accepts.
+    fn scan_accepts(token: &[u8]) -> bool {
+        // Only tokens without spaces: `scan` splits on them.
+        scan(token, |_, _| Ok(())).is_ok()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scan_matches_the_nom_grammar(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-=;,+<>\x7f\x1f\xc3\xa9".to_vec()),
+                1..16,
+            )
+        ) {
+            let utf8 = std::str::from_utf8(&bytes).is_ok();
+            proptest::prop_assert_eq!(scan_accepts(&bytes), utf8 && reference(&bytes));
+        }
+
+        #[test]
+        fn esmtp_param_matches_the_nom_grammar(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-=;,+ <>\x7f\x1f\xc3\xa9".to_vec()),
+                0..16,
+            )
+        ) {
+            proptest::prop_assert_eq!(esmtp_param(&bytes), reference(&bytes));
+        }
+    }
 }

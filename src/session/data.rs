@@ -73,6 +73,14 @@ impl DotDecoder {
         let mut run_start = 0;
         let mut i = 0;
         while i < input.len() {
+            if self.position == Position::Middle {
+                // Inside a line only CR and LF matter: skip to the next one
+                // (the run being copied goes on).
+                match memchr::memchr2(b'\r', b'\n', &input[i..]) {
+                    Some(offset) => i += offset,
+                    None => break,
+                }
+            }
             let b = input[i];
             match self.position {
                 Position::Middle => match b {

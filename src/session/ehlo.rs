@@ -36,6 +36,7 @@ impl Session {
             (b"BINARYMIME", true),
             (b"STARTTLS", starttls),
         ];
+        self.reserve_out();
         let out = &mut self.out;
         let put = |out: &mut bytes::BytesMut, last: bool, parts: &[&[u8]]| {
             out.extend_from_slice(if last { b"250 " } else { b"250-" });

@@ -257,7 +257,8 @@ impl Session {
         if input.is_empty() {
             return false;
         }
-        let mut chunk = Vec::new();
+        // Unstuffing only shrinks: one allocation for the whole piece.
+        let mut chunk = Vec::with_capacity(input.len());
         let decoded = body
             .decoder
             .decode(input, (!body.too_large).then_some(&mut chunk));

@@ -127,7 +127,7 @@ impl LineReader {
 
 fn find_crlf(hay: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(p) = hay[from..].iter().position(|&b| b == b'\n') {
+    while let Some(p) = memchr::memchr(b'\n', &hay[from..]) {
         let at = from + p;
         if at > 0 && hay[at - 1] == b'\r' {
             return Some(at - 1);

@@ -32,6 +32,9 @@ use self::data::DotDecoder;
 use self::envelope::Transaction;
 use self::input::{Framed, LineReader};
 
+/// The first allocation of the reply batch buffer.
+const OUT_BATCH: usize = 512;
+
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "every output must be acted on"]
@@ -185,8 +188,9 @@ impl Session {
             peer,
             tls: s.tls.is_some(),
         });
-        let greeting = Reply::new(220, None, s.config.greeting.clone());
-        s.reply(&greeting);
+        let config = Arc::clone(&s.config);
+        s.reserve_out();
+        crate::reply::encode_parts(220, None, &config.greeting, &mut s.out);
         s.send_now();
         s.arm_deadline();
         s
@@ -234,6 +238,14 @@ impl Session {
             }
         }
         if self.out.is_empty() {
+            // Idle until more input or an answer: hold no buffers, so an
+            // idle connection costs little more than `size_of::<Session>()`.
+            if self.queue.capacity() > 0 {
+                self.queue = VecDeque::new();
+            }
+            if self.out.capacity() > 0 {
+                self.out = BytesMut::new();
+            }
             None
         } else {
             Some(Output::Send(self.out.split().freeze()))
@@ -612,7 +624,16 @@ impl Session {
 
     /// Queues a reply in the current batch.
     fn reply(&mut self, reply: &Reply) {
+        self.reserve_out();
         reply.encode_into(&mut self.out);
+    }
+
+    /// One allocation for a batch of replies (an EHLO reply, a pipelined
+    /// group) instead of a chain of small regrowths.
+    fn reserve_out(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(OUT_BATCH);
+        }
     }
 
     /// Queues an error reply and counts it; too many close the session.
