@@ -14,10 +14,13 @@
 //! sender-login map), `--maildir DIR` (./maildir), `--command-timeout SECS`,
 //! `--data-timeout SECS`, `--quota N` (messages per user and hour; 0 for no
 //! limit), `--lockout-after N` (failed logins per account and client
-//! address before a lock-out; default 5).
+//! address before a lock-out; default 5), `--redis URL` (keep lock-out and
+//! quota counters in Redis, shared by every server of a fleet; feature
+//! `redis`; see `fleet.rs`).
 
 mod backend;
 mod connection;
+mod fleet;
 mod log;
 mod maildir;
 mod tls;
@@ -54,13 +57,14 @@ struct Args {
     data_timeout: Duration,
     quota: u32,
     lockout_after: u32,
+    redis: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: submission_server [--submission ADDR] [--implicit-tls ADDR] [--hostname NAME]\n\
          \x20   [--cert PEM --key PEM] [--users FILE] [--senders FILE] [--maildir DIR]\n\
-         \x20   [--command-timeout SECS] [--data-timeout SECS]"
+         \x20   [--command-timeout SECS] [--data-timeout SECS] [--redis URL]"
     );
     std::process::exit(2)
 }
@@ -79,6 +83,7 @@ fn parse_args() -> Args {
         data_timeout: Duration::from_secs(180),
         quota: 200,
         lockout_after: 5,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +105,7 @@ fn parse_args() -> Args {
             }
             "--quota" => a.quota = value().parse().unwrap_or_else(|_| usage()),
             "--lockout-after" => a.lockout_after = value().parse().unwrap_or_else(|_| usage()),
+            "--redis" => a.redis = Some(value()),
             _ => usage(),
         }
     }
@@ -132,7 +138,7 @@ fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
 
 /// The policy: lock-out, quotas, and who may send as whom (`--senders`, or
 /// each demo user owns user@example.org).
-fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
+fn policy(args: &Args) -> Result<SubmissionPolicy<fleet::Counters>, Box<dyn std::error::Error>> {
     let senders = match &args.senders {
         Some(path) => {
             let (map, report) = SenderLoginMap::open(path)?;
@@ -150,6 +156,7 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
     let n = args.lockout_after.max(1);
     let quota = (args.quota > 0).then(|| Quota::per_hour(args.quota));
     Ok(SubmissionPolicy::builder()
+        .limiter(fleet::counters(args.redis.as_deref())?)
         .sender_login_map(Arc::new(senders))
         .lock_account_network(Some(FailureRule::new(n, window, lock)))
         .lock_account(Some(FailureRule::new(n.saturating_mul(2), window, lock)))

@@ -324,7 +324,12 @@ impl RedisLimiter {
         let timeout = self.inner.timeout;
         let task = self.inner.handle.spawn(async move {
             let cmd = ::redis::cmd("PING");
-            let ping = cmd.query_async::<String>(&mut conn);
+            let ping = async {
+                match cmd.query_async::<String>(&mut conn).await {
+                    Err(e) if e.is_connection_refusal() => cmd.query_async(&mut conn).await,
+                    other => other,
+                }
+            };
             match tokio::time::timeout(timeout, ping).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(unavailable(&e)),
@@ -359,7 +364,17 @@ impl RedisLimiter {
             for arg in &args {
                 invocation.arg(*arg);
             }
-            let run = invocation.invoke_async::<Vec<i64>>(&mut conn);
+            let run = async {
+                match invocation.invoke_async::<Vec<i64>>(&mut conn).await {
+                    // A refusal never sent the script. It may be the
+                    // stale result of the attempt made while Redis was
+                    // down; it started a new one, which this awaits.
+                    Err(e) if e.is_connection_refusal() => {
+                        invocation.invoke_async::<Vec<i64>>(&mut conn).await
+                    }
+                    other => other,
+                }
+            };
             match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(values)) => Ok(values),
                 Ok(Err(e)) => Err(unavailable(&e)),
