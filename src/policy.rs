@@ -524,9 +524,7 @@ impl<L> SubmissionPolicyBuilder<L> {
 }
 
 fn limiter_event(peer: IpAddr, check: LimiterCheck, error: LimiterError, refused: bool) -> Event {
-    let error = match error {
-        LimiterError::Unavailable(why) => why,
-    };
+    let LimiterError::Unavailable(error) = error;
     Event::LimiterUnavailable {
         peer,
         check,

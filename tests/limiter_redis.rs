@@ -65,7 +65,7 @@ fn keys_are_namespaced_bounded_by_expiry_and_never_created_by_lookups() {
     // Lookups of unknown keys create nothing.
     for i in 0..50 {
         let k = Key::Account(format!("nobody{i}").into());
-        block_on(l.inspect(&[k.clone()], t0())).unwrap();
+        block_on(l.inspect(&[k], t0())).unwrap();
         block_on(l.take(
             &Key::Messages(format!("nobody{i}").into()),
             Quota::per_hour(5),

@@ -8,7 +8,6 @@
 //! with `454 4.7.0` (the authenticator is not asked) and quota checks with
 //! `451 4.3.0`, each logged as `limiter-unavailable`, until it is back.
 
-use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use smtp_auth::limiter::{
@@ -51,62 +50,50 @@ pub fn counters(redis: Option<&str>) -> Result<Counters, Box<dyn std::error::Err
 }
 
 impl Limiter for Counters {
-    fn inspect(
-        &self,
-        keys: &[Key],
-        now: SystemTime,
-    ) -> impl Future<Output = Result<Vec<KeyState>, LimiterError>> + Send {
-        async move {
-            match self {
-                Counters::Memory(l) => l.inspect(keys, now).await,
-                #[cfg(feature = "redis")]
-                Counters::Redis(l) => l.inspect(keys, now).await,
-            }
+    async fn inspect(&self, keys: &[Key], now: SystemTime) -> Result<Vec<KeyState>, LimiterError> {
+        match self {
+            Counters::Memory(l) => l.inspect(keys, now).await,
+            #[cfg(feature = "redis")]
+            Counters::Redis(l) => l.inspect(keys, now).await,
         }
     }
 
-    fn record_failure(
+    async fn record_failure(
         &self,
         hits: &[(Key, FailureRule)],
         now: SystemTime,
-    ) -> impl Future<Output = Result<Vec<Failures>, LimiterError>> + Send {
-        async move {
-            match self {
-                Counters::Memory(l) => l.record_failure(hits, now).await,
-                #[cfg(feature = "redis")]
-                Counters::Redis(l) => l.record_failure(hits, now).await,
-            }
+    ) -> Result<Vec<Failures>, LimiterError> {
+        match self {
+            Counters::Memory(l) => l.record_failure(hits, now).await,
+            #[cfg(feature = "redis")]
+            Counters::Redis(l) => l.record_failure(hits, now).await,
         }
     }
 
-    fn record_success(
+    async fn record_success(
         &self,
         key: &Key,
         remember: Duration,
         now: SystemTime,
-    ) -> impl Future<Output = Result<(), LimiterError>> + Send {
-        async move {
-            match self {
-                Counters::Memory(l) => l.record_success(key, remember, now).await,
-                #[cfg(feature = "redis")]
-                Counters::Redis(l) => l.record_success(key, remember, now).await,
-            }
+    ) -> Result<(), LimiterError> {
+        match self {
+            Counters::Memory(l) => l.record_success(key, remember, now).await,
+            #[cfg(feature = "redis")]
+            Counters::Redis(l) => l.record_success(key, remember, now).await,
         }
     }
 
-    fn take(
+    async fn take(
         &self,
         key: &Key,
         quota: Quota,
         amount: u32,
         now: SystemTime,
-    ) -> impl Future<Output = Result<Taken, LimiterError>> + Send {
-        async move {
-            match self {
-                Counters::Memory(l) => l.take(key, quota, amount, now).await,
-                #[cfg(feature = "redis")]
-                Counters::Redis(l) => l.take(key, quota, amount, now).await,
-            }
+    ) -> Result<Taken, LimiterError> {
+        match self {
+            Counters::Memory(l) => l.take(key, quota, amount, now).await,
+            #[cfg(feature = "redis")]
+            Counters::Redis(l) => l.take(key, quota, amount, now).await,
         }
     }
 }
