@@ -99,9 +99,12 @@
 //! 4.7.0` before any credential check, the default) or open, as configured
 //! with [`on_limiter_failure`](crate::policy::SubmissionPolicyBuilder::on_limiter_failure),
 //! and reports [`Event::LimiterUnavailable`](crate::Event::LimiterUnavailable)
-//! either way. The connection is re-established in the background; when
-//! Redis is back, the next call uses it. A session therefore never waits
-//! more than the timeout for its counters.
+//! either way. A call that finds the connection down starts a new
+//! connection attempt within its own timeout, so the first call after
+//! Redis is back succeeds. A session therefore never waits more than the
+//! timeout for its counters. A call that timed out may still have run on
+//! the server (the reply was what came late): a count may then be one
+//! higher than the caller was told, never lower.
 
 use std::fmt;
 use std::future::Future;
