@@ -140,6 +140,24 @@ pub enum Event {
         /// The limit that was reached (units per window, or octets).
         limit: u64,
     },
+    /// The policy's [`Limiter`](crate::Limiter) could not answer (a shared
+    /// store such as Redis is down, or slower than its timeout). Reported
+    /// by the [`SubmissionPolicy`](crate::SubmissionPolicy) each time it
+    /// happens, whether it then refused
+    /// ([`LimiterFailure::Closed`](crate::policy::LimiterFailure::Closed),
+    /// the default) or went on without the counters
+    /// ([`LimiterFailure::Open`](crate::policy::LimiterFailure::Open)).
+    LimiterUnavailable {
+        /// Who is connected.
+        peer: IpAddr,
+        /// What the policy needed the counters for.
+        check: LimiterCheck,
+        /// Why, for the log (never a password).
+        error: String,
+        /// The command was refused because of it (`454 4.7.0` for AUTH,
+        /// `451 4.3.0` for a quota check); false when the policy went on.
+        refused: bool,
+    },
     /// The session closed the connection.
     Closed {
         /// Who was connected.
@@ -159,6 +177,22 @@ pub enum QuotaKind {
     Recipients,
     /// The largest message the identity may send (`552 5.3.4`).
     MessageSize,
+}
+
+/// What an [`Event::LimiterUnavailable`] interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimiterCheck {
+    /// Looking up locks before a credential check (`AUTH`).
+    Authenticate,
+    /// Counting a failed attempt.
+    AuthFailure,
+    /// Recording a successful login (known-good mark).
+    AuthSuccess,
+    /// The message quota (`MAIL FROM`, end of data).
+    MessageQuota,
+    /// The recipient quota (`RCPT TO`).
+    RecipientQuota,
 }
 
 /// Why a session ended.

@@ -79,6 +79,8 @@
 //! * `scram` (default): SCRAM-SHA-1 and SCRAM-SHA-256 (sha1, sha2, pbkdf2).
 //! * `ldap`: [`ldap::LdapAuthenticator`], passwords checked against LDAP or
 //!   Active Directory (ldap3, tokio, rustls with ring).
+//! * `redis`: `limiter::redis::RedisLimiter`, lock-out and quota counters
+//!   in Redis, shared by a fleet of servers (redis, tokio).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

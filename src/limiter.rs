@@ -7,7 +7,8 @@
 //! one round trip). [`MemoryLimiter`] is the in-process implementation:
 //! thread-safe, and bounded — entries expire, and a flood of distinct
 //! addresses or user names evicts the least valuable entries instead of
-//! growing the map.
+//! growing the map. `redis::RedisLimiter` (feature `redis`) keeps the same
+//! counters in Redis, shared by a fleet.
 //!
 //! # Time
 //!
@@ -40,6 +41,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
+
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// A client network: an address with its host bits cleared. Lock-out
 /// counts per network rather than per address because one IPv6 client

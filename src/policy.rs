@@ -30,6 +30,7 @@
 //! | message size per identity | none beyond the listener's `SIZE` | `552 5.3.4` |
 //! | unauthenticated relay (Relay profile) | local domains only (none configured: nothing) | `550 5.7.1` |
 //! | trusted without AUTH | nobody (configured networks; legacy POP-before-SMTP off) | `530 5.7.0` |
+//! | the limiter cannot answer (shared store down or slow) | fail closed ([`LimiterFailure`]); [`Event::LimiterUnavailable`] | `454 4.7.0` for AUTH, credentials not checked; `451 4.3.0` where a quota applies |
 //!
 //! Unknown users are counted exactly like known ones, so a lock-out never
 //! tells an attacker which accounts exist (ATK-07). The exemption of
@@ -44,8 +45,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::event::{Event, QuotaKind};
-use crate::limiter::{FailureRule, Key, KeyState, Limiter, MemoryLimiter, Network, Quota};
+use crate::event::{Event, LimiterCheck, QuotaKind};
+use crate::limiter::{
+    FailureRule, Key, KeyState, Limiter, LimiterError, MemoryLimiter, Network, Quota,
+};
 use crate::question::{Answer, AuthAttempt, AuthResult, MailFrom, MessageInfo, RcptTo};
 use crate::reply::Reply;
 use crate::senders::{DynSenderOwners, Ownership, SenderLoginMap, SenderOwners};
@@ -288,6 +291,26 @@ impl RecentAuthentications {
     }
 }
 
+/// What the [`SubmissionPolicy`] does when its [`Limiter`] cannot answer
+/// (a shared store is down, or slower than its timeout). Either way it
+/// reports [`Event::LimiterUnavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LimiterFailure {
+    /// Refuse what needs the counters, with a temporary reply: `AUTH` gets
+    /// `454 4.7.0` without the authenticator being asked (REPLY-20), and
+    /// `MAIL FROM`, `RCPT TO` and the end of data get `451 4.3.0` while a
+    /// quota applies. The default: an outage never lifts a lock-out or a
+    /// quota, at the price of refusing logins until the store is back.
+    #[default]
+    Closed,
+    /// Go on without the counters: credentials are checked by the
+    /// authenticator alone (no lock-out) and quotas are not enforced.
+    /// Availability first; use it only where the backend has throttling of
+    /// its own, and watch the events.
+    Open,
+}
+
 #[derive(Debug, Clone)]
 struct Rules {
     per_network: Option<FailureRule>,
@@ -308,6 +331,7 @@ struct Rules {
     recipients: Option<Quota>,
     max_message_size: Option<u64>,
     local_domains: Vec<String>,
+    on_limiter_failure: LimiterFailure,
 }
 
 impl Default for Rules {
@@ -332,6 +356,7 @@ impl Default for Rules {
             recipients: Some(Quota::per_hour(1000)),
             max_message_size: None,
             local_domains: Vec::new(),
+            on_limiter_failure: LimiterFailure::Closed,
         }
     }
 }
@@ -504,12 +529,29 @@ impl<L> SubmissionPolicyBuilder<L> {
         self
     }
 
+    /// What to do when the limiter cannot answer (default
+    /// [`LimiterFailure::Closed`]).
+    pub fn on_limiter_failure(mut self, mode: LimiterFailure) -> Self {
+        self.rules.on_limiter_failure = mode;
+        self
+    }
+
     /// Finishes the policy.
     pub fn build(self) -> SubmissionPolicy<L> {
         SubmissionPolicy {
             limiter: self.limiter,
             rules: self.rules,
         }
+    }
+}
+
+fn limiter_event(peer: IpAddr, check: LimiterCheck, error: LimiterError, refused: bool) -> Event {
+    let LimiterError::Unavailable(error) = error;
+    Event::LimiterUnavailable {
+        peer,
+        check,
+        error,
+        refused,
     }
 }
 
@@ -586,9 +628,25 @@ impl<L: Limiter> SubmissionPolicy<L> {
         ];
         let states = match self.limiter.inspect(&keys, now).await {
             Ok(s) if s.len() == keys.len() => s,
+            Ok(_) => {
+                let e = LimiterError::Unavailable("wrong number of states".into());
+                return self.limiter_failed(
+                    attempt.peer,
+                    LimiterCheck::Authenticate,
+                    e,
+                    Reply::AUTH_TEMPORARY_FAILURE,
+                );
+            }
             // REPLY-20: no answer from the counters is a temporary failure,
-            // never a pass.
-            _ => return Decision::reply(Reply::AUTH_TEMPORARY_FAILURE),
+            // never a pass (unless configured to fail open).
+            Err(e) => {
+                return self.limiter_failed(
+                    attempt.peer,
+                    LimiterCheck::Authenticate,
+                    e,
+                    Reply::AUTH_TEMPORARY_FAILURE,
+                )
+            }
         };
         let mut decision = Decision::allow();
         for (key, state) in keys.iter().zip(&states) {
@@ -613,14 +671,23 @@ impl<L: Limiter> SubmissionPolicy<L> {
         let net = self.network(result.peer);
         let reason = match &result.outcome {
             Ok(_) => {
+                let mut decision = Decision::recorded(Duration::ZERO);
                 if let Some(user) = &result.user {
                     let key = Key::AccountNetwork(fold(user), net);
-                    let _ = self
+                    let marked = self
                         .limiter
                         .record_success(&key, self.rules.known_good_for, now)
                         .await;
+                    if let Err(e) = marked {
+                        decision.events.push(limiter_event(
+                            result.peer,
+                            LimiterCheck::AuthSuccess,
+                            e,
+                            false,
+                        ));
+                    }
                 }
-                return Decision::recorded(Duration::ZERO);
+                return decision;
             }
             Err(reason) => *reason,
         };
@@ -640,10 +707,16 @@ impl<L: Limiter> SubmissionPolicy<L> {
                 hits.push((Key::AccountNetwork(account, net), rule));
             }
         }
-        let counts = match self.limiter.record_failure(&hits, now).await {
-            Ok(c) => c,
-            Err(_) => return Decision::recorded(self.rules.max_failure_delay),
-        };
+        let counts =
+            match self.limiter.record_failure(&hits, now).await {
+                Ok(c) => c,
+                // Not counted: hold the reply as long as the policy ever does.
+                Err(e) => {
+                    return Decision::recorded(self.rules.max_failure_delay).with_event(
+                        limiter_event(result.peer, LimiterCheck::AuthFailure, e, false),
+                    )
+                }
+            };
         let mut decision = Decision::recorded(Duration::ZERO);
         let mut worst = 1;
         for ((key, _), failures) in hits.into_iter().zip(counts) {
@@ -670,6 +743,25 @@ impl<L: Limiter> SubmissionPolicy<L> {
             delay: self.delay_after(worst),
         };
         decision
+    }
+
+    /// The limiter did not answer: refuse with `refusal` (fail closed) or
+    /// allow (fail open), and report it either way.
+    fn limiter_failed(
+        &self,
+        peer: IpAddr,
+        check: LimiterCheck,
+        error: LimiterError,
+        refusal: Reply,
+    ) -> Decision {
+        match self.rules.on_limiter_failure {
+            LimiterFailure::Closed => {
+                Decision::reply(refusal).with_event(limiter_event(peer, check, error, true))
+            }
+            LimiterFailure::Open => {
+                Decision::allow().with_event(limiter_event(peer, check, error, false))
+            }
+        }
     }
 
     fn quota_reached(
@@ -738,7 +830,14 @@ impl<L: Limiter> SubmissionPolicy<L> {
                     );
                 }
                 Ok(_) => {}
-                Err(_) => return Decision::reply(Reply::LOCAL_ERROR),
+                Err(e) => {
+                    return self.limiter_failed(
+                        mail.peer,
+                        LimiterCheck::MessageQuota,
+                        e,
+                        Reply::LOCAL_ERROR,
+                    )
+                }
             }
         }
         Decision::allow()
@@ -768,7 +867,14 @@ impl<L: Limiter> SubmissionPolicy<L> {
                     );
                 }
                 Ok(_) => {}
-                Err(_) => return Decision::reply(Reply::LOCAL_ERROR),
+                Err(e) => {
+                    return self.limiter_failed(
+                        rcpt.peer,
+                        LimiterCheck::RecipientQuota,
+                        e,
+                        Reply::LOCAL_ERROR,
+                    )
+                }
             }
         }
         Decision::allow()
@@ -802,7 +908,14 @@ impl<L: Limiter> SubmissionPolicy<L> {
                     );
                 }
                 Ok(_) => {}
-                Err(_) => return Decision::reply(Reply::LOCAL_ERROR),
+                Err(e) => {
+                    return self.limiter_failed(
+                        message.peer,
+                        LimiterCheck::MessageQuota,
+                        e,
+                        Reply::LOCAL_ERROR,
+                    )
+                }
             }
         }
         Decision::allow()

@@ -14,6 +14,8 @@ use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
 use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
 use smtp_auth::{Ownership, Question, Responder, Secret, SenderOwners};
 
+use crate::fleet::Counters;
+
 /// Where users come from.
 pub enum Store {
     /// Demo users, made at start.
@@ -121,11 +123,11 @@ impl Authenticator for Store {
 
 /// The responder every connection shares.
 pub struct Backend {
-    responder: Responder<Store, SubmissionPolicy>,
+    responder: Responder<Store, SubmissionPolicy<Counters>>,
 }
 
 impl Backend {
-    pub fn new(store: Store, policy: SubmissionPolicy) -> Self {
+    pub fn new(store: Store, policy: SubmissionPolicy<Counters>) -> Self {
         Self {
             responder: Responder::new(store, policy),
         }
@@ -148,5 +150,14 @@ impl Backend {
             }
         }
         self.responder.answer(question, SystemTime::now())
+    }
+
+    /// Answers a policy question (anything but `Question::Credentials`)
+    /// from async code: with `--redis` the counters are a network call
+    /// away, awaited here instead of blocking a runtime thread.
+    pub async fn answer_async(&self, question: &Question) -> Decision {
+        self.responder
+            .answer_async(question, SystemTime::now())
+            .await
     }
 }

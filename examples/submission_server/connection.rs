@@ -251,7 +251,7 @@ impl Connection {
                 }
             }
         } else {
-            self.shared.backend.answer(&question)
+            self.shared.backend.answer_async(&question).await
         };
         for event in &decision.events {
             tracing::info!("{}", event_line(event));

@@ -66,6 +66,14 @@ pub fn event_line(event: &Event) -> String {
         ),
         Event::MessageRefused { peer, code } => format!("message-refused peer={peer} code={code}"),
         Event::Closed { peer, reason } => format!("closed peer={peer} reason={reason:?}"),
+        Event::LimiterUnavailable {
+            peer,
+            check,
+            error,
+            refused,
+        } => format!(
+            "limiter-unavailable peer={peer} check={check:?} refused={refused} error={error:?}"
+        ),
         other => format!("{other:?}"),
     }
 }

@@ -23,10 +23,13 @@
 //! `--features ldap`): `--ldap-url`, `--ldap-base`/`--ldap-filter` or
 //! `--ldap-user-dn-template`, `--ldap-bind-dn`, `--ldap-bind-password-file`,
 //! `--ldap-starttls`, `--ldap-ca`, `--ldap-address-attrs`, `--ldap-disabled`
-//! (see `ldap.rs`).
+//! (see `ldap.rs`). `--redis URL` (keep lock-out and quota counters in
+//! Redis, shared by every server of a fleet; feature `redis`; see
+//! `fleet.rs`).
 
 mod backend;
 mod connection;
+mod fleet;
 mod ldap;
 mod log;
 mod maildir;
@@ -71,13 +74,14 @@ struct Args {
     mechanisms: Option<Vec<Mechanism>>,
     client_ca: Option<PathBuf>,
     ldap: ldap::LdapArgs,
+    redis: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: submission_server [--submission ADDR] [--implicit-tls ADDR] [--hostname NAME]\n\
          \x20   [--cert PEM --key PEM] [--users FILE] [--senders FILE] [--maildir DIR]\n\
-         \x20   [--command-timeout SECS] [--data-timeout SECS]\n{}",
+         \x20   [--command-timeout SECS] [--data-timeout SECS] [--redis URL]\n{}",
         ldap::USAGE
     );
     std::process::exit(2)
@@ -103,6 +107,7 @@ fn parse_args() -> Args {
         mechanisms: None,
         client_ca: None,
         ldap: ldap::LdapArgs::default(),
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -140,6 +145,7 @@ fn parse_args() -> Args {
                     usage()
                 }
             }
+            "--redis" => a.redis = Some(value()),
             _ => usage(),
         }
     }
@@ -188,7 +194,7 @@ fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
 fn policy(
     args: &Args,
     store: &backend::Store,
-) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
+) -> Result<SubmissionPolicy<fleet::Counters>, Box<dyn std::error::Error>> {
     let senders = match &args.senders {
         Some(path) => {
             let (map, report) = SenderLoginMap::open(path)?;
@@ -208,6 +214,7 @@ fn policy(
     let n = args.lockout_after.max(1);
     let quota = (args.quota > 0).then(|| Quota::per_hour(args.quota));
     Ok(SubmissionPolicy::builder()
+        .limiter(fleet::counters(args.redis.as_deref())?)
         .sender_login_map(Arc::new(senders))
         .sender_owners(store.owners())
         .lock_account_network(Some(FailureRule::new(n, window, lock)))
