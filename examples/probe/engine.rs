@@ -934,7 +934,18 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
             if !tls_up =>
         {
             let clear = if auth_before {
-                format!("; it offers AUTH {} without encryption, where a password can be read by anyone on the path (this probe sent nothing; --allow-plaintext would)", report.caps_plain.as_ref().map(|c| c.auth.join(" ")).unwrap_or_default())
+                let all = report
+                    .caps_plain
+                    .as_ref()
+                    .map(|c| c.auth.join(" "))
+                    .unwrap_or_default();
+                let revealing = password_mechs(report.caps_plain.as_ref());
+                if revealing.is_empty() {
+                    // CRAM-MD5 and SCRAM keep the password, not the session.
+                    format!("; it offers AUTH {all} without encryption, which keeps the password from anyone on the path but not the message, and a client set to require TLS will not use it (this probe sent nothing; --allow-plaintext would)")
+                } else {
+                    format!("; it offers AUTH {all} without encryption, where {} shows the password to anyone on the path (this probe sent nothing; --allow-plaintext would)", revealing.join(" "))
+                }
             } else {
                 String::new()
             };
@@ -1034,7 +1045,6 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
         }
         return d(Class::RelayPort, "AUTH is not offered on this port before or after TLS: this looks like a relay port (25); use the submission port 587 or 465".into(), notes);
     }
-    let _ = password_mechs(report.caps_tls.as_ref());
     d(Class::Other, "the conversation ended early".into(), notes)
 }
 
