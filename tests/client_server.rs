@@ -521,10 +521,19 @@ fn run_probe(args: &[&str], env_password: Option<&str>, secrets: &[&str]) -> Pro
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     };
-    // The report goes to the test log: one per failure class.
+    // The report goes to the test log: one per failure class. The command
+    // line as typed, secrets masked.
+    let shown: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match i.checked_sub(1).map(|p| args[p]) {
+            Some("--password" | "--token") => "***",
+            _ => a,
+        })
+        .collect();
     println!(
         "$ probe {} (exit {})\n{}{}",
-        args.join(" "),
+        shown.join(" "),
         run.status,
         run.stdout,
         run.stderr
