@@ -1000,9 +1000,11 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
                 notes,
             );
         }
-        Some(Error::ConnectionClosed { .. })
-            if report.client_cert_requested && report.io_error.is_some() =>
-        {
+        // The first read after a handshake with a client certificate fails:
+        // the server's alert about it (TLS 1.3 reports it only then).
+        Some(Error::ConnectionClosed {
+            step: Some(Step::Greeting | Step::EhloAfterTls),
+        }) if report.client_cert_requested && report.io_error.is_some() => {
             return d(Class::ClientCertRefused, format!("the server ended the connection right after the TLS handshake ({}): it refused the client certificate ({}); check that it is issued by a CA the server trusts for client certificates, and that it has not expired", report.io_error.as_deref().unwrap_or_default(), report.client_cert.as_deref().unwrap_or("?")), notes);
         }
         Some(e) => return d(Class::Other, format!("{e}"), notes),

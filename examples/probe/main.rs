@@ -12,9 +12,10 @@
 //! is never printed. With `--cert` and `--key` the probe presents a TLS
 //! client certificate and, without a password or token, authenticates with
 //! EXTERNAL (then `--user`, if given, is the identity to act as, and
-//! `SMTP_PROBE_PASSWORD` is not read). The exit status is 0 when authentication (and the test
-//! message, with `--send-to`) succeeded, or without `--user` when AUTH is
-//! available; 1 otherwise; 2 for a usage error.
+//! `SMTP_PROBE_PASSWORD` is not read). The exit status is 0 when
+//! authentication (and the test message, with `--send-to`) succeeded, or
+//! without credentials when AUTH is available; 1 otherwise; 2 for a usage
+//! error.
 
 mod engine;
 
