@@ -77,6 +77,8 @@
 //! ## Cargo features
 //!
 //! * `scram` (default): SCRAM-SHA-1 and SCRAM-SHA-256 (sha1, sha2, pbkdf2).
+//! * `ldap`: [`ldap::LdapAuthenticator`], passwords checked against LDAP or
+//!   Active Directory (ldap3, tokio, rustls with ring).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -87,6 +89,9 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "ldap")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ldap")))]
+pub mod ldap;
 pub mod limiter;
 pub mod load;
 #[cfg(feature = "passwd-file")]
@@ -114,7 +119,7 @@ pub use question::{Answer, AuthFailure, Question, QuestionId};
 pub use reply::{EnhancedCode, Reply};
 pub use responder::Responder;
 pub use secret::Secret;
-pub use senders::SenderLoginMap;
+pub use senders::{Ownership, SenderLoginMap, SenderOwners};
 pub use session::{Output, Session};
 pub use tls::TlsInfo;
 

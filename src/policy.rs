@@ -48,7 +48,7 @@ use crate::event::{Event, QuotaKind};
 use crate::limiter::{FailureRule, Key, KeyState, Limiter, MemoryLimiter, Network, Quota};
 use crate::question::{Answer, AuthAttempt, AuthResult, MailFrom, MessageInfo, RcptTo};
 use crate::reply::Reply;
-use crate::senders::SenderLoginMap;
+use crate::senders::{DynSenderOwners, Ownership, SenderLoginMap, SenderOwners};
 
 /// A policy's answer to one question: the answer for the session, and the
 /// events the policy reports (lock-outs, quotas) for the embedder's log.
@@ -301,6 +301,7 @@ struct Rules {
     trusted: Vec<Network>,
     recent: Option<Arc<RecentAuthentications>>,
     senders: Option<Arc<SenderLoginMap>>,
+    owners: Option<OwnerSource>,
     identity_owns_itself: bool,
     check_ownership: bool,
     messages: Option<Quota>,
@@ -324,6 +325,7 @@ impl Default for Rules {
             trusted: Vec::new(),
             recent: None,
             senders: None,
+            owners: None,
             identity_owns_itself: true,
             check_ownership: true,
             messages: Some(Quota::per_hour(200)),
@@ -331,6 +333,16 @@ impl Default for Rules {
             max_message_size: None,
             local_domains: Vec::new(),
         }
+    }
+}
+
+/// A [`SenderOwners`] source held by the policy.
+#[derive(Clone)]
+struct OwnerSource(Arc<dyn DynSenderOwners>);
+
+impl fmt::Debug for OwnerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SenderOwners")
     }
 }
 
@@ -440,6 +452,16 @@ impl<L> SubmissionPolicyBuilder<L> {
         self
     }
 
+    /// A further source of sender ownership that may need I/O (e.g. the
+    /// addresses an LDAP directory lists for the account), asked when
+    /// neither the identity itself nor the sender login map shows
+    /// ownership. When it cannot answer, the sender is refused with
+    /// `451 4.3.0` (temporary), not `550`.
+    pub fn sender_owners(mut self, owners: impl SenderOwners + 'static) -> Self {
+        self.rules.owners = Some(OwnerSource(Arc::new(owners)));
+        self
+    }
+
     /// Whether an identity that is itself an address owns that address
     /// (default yes).
     pub fn identity_owns_itself(mut self, on: bool) -> Self {
@@ -523,6 +545,17 @@ impl<L: Limiter> SubmissionPolicy<L> {
                 .senders
                 .as_ref()
                 .is_some_and(|m| m.owns(identity, address))
+    }
+
+    /// [`owns`](Self::owns), then the [`SenderOwners`] source, if any.
+    async fn ownership(&self, identity: &str, address: &str) -> Ownership {
+        if self.owns(identity, address) {
+            return Ownership::Owned;
+        }
+        match &self.rules.owners {
+            Some(source) => source.0.owns_boxed(identity, address).await,
+            None => Ownership::NotOwned,
+        }
     }
 
     fn is_local(&self, recipient: &str) -> bool {
@@ -675,14 +708,20 @@ impl<L: Limiter> SubmissionPolicy<L> {
         }
         if self.rules.check_ownership {
             // R6409-3.2.2: the null sender is never refused for ownership.
-            if !mail.sender.is_empty() && !self.owns(identity, &mail.sender) {
-                return Decision::reply(Reply::SENDER_NOT_OWNED);
+            if !mail.sender.is_empty() {
+                match self.ownership(identity, &mail.sender).await {
+                    Ownership::Owned => {}
+                    Ownership::NotOwned => return Decision::reply(Reply::SENDER_NOT_OWNED),
+                    Ownership::Unavailable => return Decision::reply(Reply::LOCAL_ERROR),
+                }
             }
             // RFC 4954 §5: a trusted AUTH= names who submitted; it must be
             // the identity's too. AUTH=<> claims nobody.
             if let Some(auth) = mail.auth.as_deref().filter(|a| !a.is_empty()) {
-                if !self.owns(identity, auth) {
-                    return Decision::reply(Reply::SENDER_NOT_OWNED);
+                match self.ownership(identity, auth).await {
+                    Ownership::Owned => {}
+                    Ownership::NotOwned => return Decision::reply(Reply::SENDER_NOT_OWNED),
+                    Ownership::Unavailable => return Decision::reply(Reply::LOCAL_ERROR),
                 }
             }
         }

@@ -22,8 +22,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::load::{FileStamp, LineError, LoadReport};
@@ -243,6 +245,86 @@ impl SenderLoginMap {
         let identity = identity.to_lowercase();
         self.owners(address)
             .is_some_and(|o| o.iter().any(|o| o.to_lowercase() == identity))
+    }
+}
+
+/// Whether an identity owns a sender address, as a [`SenderOwners`]
+/// source answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ownership {
+    /// The identity owns the address.
+    Owned,
+    /// It does not (or the source knows nothing of the identity).
+    NotOwned,
+    /// The source could not answer now (a directory down or timed out):
+    /// the sender is refused with a temporary error, never a `550`.
+    Unavailable,
+}
+
+/// A source of sender ownership that may need I/O: e.g. the addresses a
+/// directory lists for an account (the LDAP authenticator's `mail` and
+/// alternate-address attributes). [`SubmissionPolicy`](crate::SubmissionPolicy)
+/// asks it, through
+/// [`SubmissionPolicyBuilder::sender_owners`](crate::policy::SubmissionPolicyBuilder::sender_owners),
+/// after the identity itself and the [`SenderLoginMap`] have not shown
+/// ownership.
+///
+/// ```
+/// use smtp_auth::senders::{Ownership, SenderOwners};
+///
+/// struct Aliases;
+///
+/// impl SenderOwners for Aliases {
+///     async fn ownership(&self, identity: &str, address: &str) -> Ownership {
+///         if identity == "alice" && address.eq_ignore_ascii_case("postmaster@example.org") {
+///             Ownership::Owned
+///         } else {
+///             Ownership::NotOwned
+///         }
+///     }
+/// }
+/// ```
+pub trait SenderOwners: Send + Sync {
+    /// Does `identity` (the authenticated identity) own `address` (a
+    /// non-empty envelope sender or `AUTH=` mailbox)?
+    fn ownership(&self, identity: &str, address: &str) -> impl Future<Output = Ownership> + Send;
+}
+
+impl<T: SenderOwners + ?Sized> SenderOwners for Arc<T> {
+    fn ownership(&self, identity: &str, address: &str) -> impl Future<Output = Ownership> + Send {
+        (**self).ownership(identity, address)
+    }
+}
+
+impl<T: SenderOwners + ?Sized> SenderOwners for Box<T> {
+    fn ownership(&self, identity: &str, address: &str) -> impl Future<Output = Ownership> + Send {
+        (**self).ownership(identity, address)
+    }
+}
+
+impl SenderOwners for SenderLoginMap {
+    fn ownership(&self, identity: &str, address: &str) -> impl Future<Output = Ownership> + Send {
+        std::future::ready(if self.owns(identity, address) {
+            Ownership::Owned
+        } else {
+            Ownership::NotOwned
+        })
+    }
+}
+
+/// A boxed [`SenderOwners`], so the policy can hold any source without a
+/// type parameter.
+pub(crate) type BoxedOwnership<'a> = Pin<Box<dyn Future<Output = Ownership> + Send + 'a>>;
+
+/// The object-safe face of [`SenderOwners`].
+pub(crate) trait DynSenderOwners: Send + Sync {
+    fn owns_boxed<'a>(&'a self, identity: &'a str, address: &'a str) -> BoxedOwnership<'a>;
+}
+
+impl<T: SenderOwners> DynSenderOwners for T {
+    fn owns_boxed<'a>(&'a self, identity: &'a str, address: &'a str) -> BoxedOwnership<'a> {
+        Box::pin(self.ownership(identity, address))
     }
 }
 

@@ -36,8 +36,13 @@ fn have(tool: &str) -> bool {
     ok
 }
 
-/// Runs a shell command with a time bound; returns (success, output).
+/// Runs a shell command with a 30 s bound; returns (success, output).
 fn run(cmd: &str) -> (bool, String) {
+    run_for(cmd, Duration::from_secs(30))
+}
+
+/// Runs a shell command with a time bound; returns (success, output).
+fn run_for(cmd: &str, bound: Duration) -> (bool, String) {
     let mut child = Command::new("sh")
         .args(["-c", cmd])
         .stdin(Stdio::null())
@@ -45,7 +50,7 @@ fn run(cmd: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + bound;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut out = String::new();
@@ -366,11 +371,17 @@ fn load_500_concurrent_sessions_all_delivered() {
         "{} is missing: cargo build --examples",
         loadgen.display()
     );
-    let (ok, out) = run(&format!(
-        "{} --server {} --sessions 500 --concurrency 500 --timeout 25",
-        loadgen.display(),
-        server.submission
-    ));
+    // A generous bound: on a loaded CI machine 500 simultaneous debug-build
+    // TLS handshakes can queue for a while; what matters is that all 500
+    // complete and deliver.
+    let (ok, out) = run_for(
+        &format!(
+            "{} --server {} --sessions 500 --concurrency 500 --timeout 120",
+            loadgen.display(),
+            server.submission
+        ),
+        Duration::from_secs(150),
+    );
     assert!(ok, "{out}");
     assert!(out.contains("sessions=500 errors=0"), "{out}");
     // Every accepted message is in new/ exactly once, and nothing is left

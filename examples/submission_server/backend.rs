@@ -5,12 +5,14 @@
 use std::time::SystemTime;
 
 use smtp_auth::authenticator::{Authenticator, Capabilities, MemoryStore};
+#[cfg(feature = "ldap")]
+use smtp_auth::ldap::LdapAuthenticator;
 #[cfg(feature = "passwd-file")]
 use smtp_auth::passwd_file::PasswdFile;
 use smtp_auth::policy::{Decision, SubmissionPolicy};
 use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
 use smtp_auth::sasl::{Lookup, Mechanism, ScramHash, TokenVerdict, Verdict};
-use smtp_auth::{Question, Responder, Secret};
+use smtp_auth::{Ownership, Question, Responder, Secret, SenderOwners};
 
 /// Where users come from.
 pub enum Store {
@@ -19,6 +21,41 @@ pub enum Store {
     /// A Dovecot passwd-file (`--users`), reloaded when it changes.
     #[cfg(feature = "passwd-file")]
     File(PasswdFile),
+    /// An LDAP directory or Active Directory (`--ldap-*`).
+    #[cfg(feature = "ldap")]
+    Ldap(LdapAuthenticator),
+}
+
+impl Store {
+    /// Where sender addresses come from besides the sender map.
+    pub fn owners(&self) -> Owners {
+        #[cfg(feature = "ldap")]
+        if let Store::Ldap(l) = self {
+            return Owners::Directory(l.clone());
+        }
+        Owners::Nobody
+    }
+}
+
+/// A source of sender addresses for the policy: the directory's entries
+/// (`mail` and the alternate-address attributes), when users come from LDAP.
+pub enum Owners {
+    /// Only the sender map decides.
+    Nobody,
+    /// The LDAP authenticator's addresses.
+    #[cfg(feature = "ldap")]
+    Directory(LdapAuthenticator),
+}
+
+impl SenderOwners for Owners {
+    async fn ownership(&self, identity: &str, address: &str) -> Ownership {
+        let _ = (identity, address);
+        match self {
+            Owners::Nobody => Ownership::NotOwned,
+            #[cfg(feature = "ldap")]
+            Owners::Directory(l) => l.ownership(identity, address).await,
+        }
+    }
 }
 
 impl Authenticator for Store {
@@ -27,6 +64,8 @@ impl Authenticator for Store {
             Store::Memory(s) => s.capabilities(),
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.capabilities(),
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.capabilities(),
         }
     }
 
@@ -36,6 +75,8 @@ impl Authenticator for Store {
             #[cfg(feature = "passwd-file")]
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.verify_password(user, password).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.verify_password(user, password).await,
         }
     }
 
@@ -45,6 +86,8 @@ impl Authenticator for Store {
             #[cfg(feature = "passwd-file")]
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.cram_md5_secret(user).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.cram_md5_secret(user).await,
         }
     }
 
@@ -54,6 +97,8 @@ impl Authenticator for Store {
             #[cfg(feature = "passwd-file")]
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.scram_credentials(user, hash).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.scram_credentials(user, hash).await,
         }
     }
 
@@ -68,6 +113,8 @@ impl Authenticator for Store {
             #[cfg(feature = "passwd-file")]
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.validate_token(mechanism, user, token).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.validate_token(mechanism, user, token).await,
         }
     }
 
@@ -76,6 +123,8 @@ impl Authenticator for Store {
             Store::Memory(s) => s.map_certificate(certificate, authzid).await,
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.map_certificate(certificate, authzid).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.map_certificate(certificate, authzid).await,
         }
     }
 
@@ -84,6 +133,8 @@ impl Authenticator for Store {
             Store::Memory(s) => s.authorize(authcid, authzid).await,
             #[cfg(feature = "passwd-file")]
             Store::File(s) => s.authorize(authcid, authzid).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.authorize(authcid, authzid).await,
         }
     }
 }

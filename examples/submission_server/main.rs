@@ -19,10 +19,15 @@
 //! LIST` (example.org), `--no-starttls` (the submission listener offers no
 //! TLS), `--mechanisms LIST` (offer only these, comma-separated),
 //! `--client-ca PEM` (accept client certificates from this CA, for SASL
-//! EXTERNAL).
+//! EXTERNAL). LDAP instead of a file (with
+//! `--features ldap`): `--ldap-url`, `--ldap-base`/`--ldap-filter` or
+//! `--ldap-user-dn-template`, `--ldap-bind-dn`, `--ldap-bind-password-file`,
+//! `--ldap-starttls`, `--ldap-ca`, `--ldap-address-attrs`, `--ldap-disabled`
+//! (see `ldap.rs`).
 
 mod backend;
 mod connection;
+mod ldap;
 mod log;
 mod maildir;
 mod tls;
@@ -65,13 +70,15 @@ struct Args {
     starttls: bool,
     mechanisms: Option<Vec<Mechanism>>,
     client_ca: Option<PathBuf>,
+    ldap: ldap::LdapArgs,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: submission_server [--submission ADDR] [--implicit-tls ADDR] [--hostname NAME]\n\
          \x20   [--cert PEM --key PEM] [--users FILE] [--senders FILE] [--maildir DIR]\n\
-         \x20   [--command-timeout SECS] [--data-timeout SECS]"
+         \x20   [--command-timeout SECS] [--data-timeout SECS]\n{}",
+        ldap::USAGE
     );
     std::process::exit(2)
 }
@@ -95,6 +102,7 @@ fn parse_args() -> Args {
         starttls: true,
         mechanisms: None,
         client_ca: None,
+        ldap: ldap::LdapArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -127,6 +135,11 @@ fn parse_args() -> Args {
                 a.mechanisms = Some(list);
             }
             "--client-ca" => a.client_ca = Some(value().into()),
+            f if f.starts_with("--ldap-") => {
+                if !a.ldap.set(f, value()) {
+                    usage()
+                }
+            }
             _ => usage(),
         }
     }
@@ -135,6 +148,12 @@ fn parse_args() -> Args {
 
 /// The credential store: `--users FILE`, or demo users printed at start.
 fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
+    if args.ldap.enabled() {
+        #[cfg(feature = "ldap")]
+        return Ok(backend::Store::Ldap(args.ldap.build()?));
+        #[cfg(not(feature = "ldap"))]
+        return Err("--ldap-url needs the ldap feature: cargo run --features ldap --example submission_server".into());
+    }
     if let Some(path) = &args.users {
         #[cfg(feature = "passwd-file")]
         {
@@ -166,7 +185,10 @@ fn store(args: &Args) -> Result<backend::Store, Box<dyn std::error::Error>> {
 
 /// The policy: lock-out, quotas, and who may send as whom (`--senders`, or
 /// each demo user owns user@example.org).
-fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
+fn policy(
+    args: &Args,
+    store: &backend::Store,
+) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
     let senders = match &args.senders {
         Some(path) => {
             let (map, report) = SenderLoginMap::open(path)?;
@@ -177,6 +199,8 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
             );
             map
         }
+        // Directory users own the addresses their entries list.
+        None if args.ldap.enabled() => SenderLoginMap::parse("").0,
         None => SenderLoginMap::parse("alice@example.org alice\nbob@example.org bob\n").0,
     };
     let window = Duration::from_secs(15 * 60);
@@ -185,6 +209,7 @@ fn policy(args: &Args) -> Result<SubmissionPolicy, Box<dyn std::error::Error>> {
     let quota = (args.quota > 0).then(|| Quota::per_hour(args.quota));
     Ok(SubmissionPolicy::builder()
         .sender_login_map(Arc::new(senders))
+        .sender_owners(store.owners())
         .lock_account_network(Some(FailureRule::new(n, window, lock)))
         .lock_account(Some(FailureRule::new(n.saturating_mul(2), window, lock)))
         .lock_network(Some(FailureRule::new(
@@ -219,7 +244,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             args.hostname, cert.fingerprint
         );
     }
-    let backend = backend::Backend::new(store(&args)?, policy(&args)?);
+    let store = store(&args)?;
+    let policy = policy(&args, &store)?;
+    let backend = backend::Backend::new(store, policy);
     let mut mechanisms = backend.mechanisms();
     if let Some(only) = &args.mechanisms {
         mechanisms.retain(|m| only.contains(m));
