@@ -12,40 +12,15 @@
 //! the `auth-ok` log line instead). Every client also gets a wrong-password
 //! row that must fail with 535.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "common/example_server.rs"]
+mod example_server;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    submission: String,
-    implicit: String,
-    maildir: PathBuf,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
-fn example_binary(name: &str) -> PathBuf {
-    if let Ok(p) = std::env::var("SMTP_AUTH_EXAMPLES_DIR") {
-        return Path::new(&p).join(name);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("debug/examples").join(name)
-}
-
-fn ci() -> bool {
-    std::env::var("SMTP_AUTH_CI").is_ok_and(|v| v == "1")
-}
+use example_server::{ci, example_binary, start_server, Server};
 
 /// True when `tool` can run; in CI its absence is a failure.
 fn have(tool: &str) -> bool {
@@ -59,98 +34,6 @@ fn have(tool: &str) -> bool {
         eprintln!("SKIP: {tool} is not installed");
     }
     ok
-}
-
-fn start_server(extra: &[&str]) -> Server {
-    let bin = example_binary("submission_server");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --example submission_server` first",
-        bin.display()
-    );
-    let maildir = std::env::temp_dir().join(format!(
-        "smtp-auth-interop-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    let mut child = Command::new(bin)
-        .args([
-            "--submission",
-            "127.0.0.1:0",
-            "--implicit-tls",
-            "127.0.0.1:0",
-        ])
-        // Many rows (and every wrong-password row) come from 127.0.0.1 as
-        // alice: lock-out and quotas are tested elsewhere.
-        .args(["--quota", "0", "--lockout-after", "1000"])
-        .arg("--maildir")
-        .arg(&maildir)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example server");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = stdout.lines();
-    let (mut submission, mut implicit) = (String::new(), String::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while submission.is_empty() || implicit.is_empty() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(a) = line.strip_prefix("listening: submission (STARTTLS) on ") {
-            submission = a.to_owned();
-        }
-        if let Some(a) = line.strip_prefix("listening: submission (implicit TLS) on ") {
-            implicit = a.to_owned();
-        }
-    }
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    // The log lines (tracing) go to stdout too.
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.by_ref().map_while(Result::ok) {
-            let mut log = sink.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    Server {
-        child,
-        submission,
-        implicit,
-        maildir,
-        log,
-    }
-}
-
-impl Server {
-    fn messages(&self) -> usize {
-        std::fs::read_dir(self.maildir.join("new")).map_or(0, |d| d.count())
-    }
-
-    fn port(addr: &str) -> &str {
-        addr.rsplit(':').next().unwrap()
-    }
-
-    fn auth_ok_lines(&self) -> usize {
-        self.log.lock().unwrap().matches("auth-ok").count()
-    }
 }
 
 /// Runs a shell command with a 30 s bound; returns (success, output).

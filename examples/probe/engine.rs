@@ -6,13 +6,15 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use smtp_auth::client::{
     Capabilities, Client, ClientConfig, ClientEvent, ClientOutput, Error, Message, Step, TlsMode,
@@ -47,6 +49,15 @@ pub struct Options {
     pub from: Option<String>,
     /// Trust this CA file (PEM) instead of the system roots.
     pub ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) to present when the server asks
+    /// for one; with `key`. Without a password or token the probe then
+    /// authenticates with EXTERNAL (`user`, if any, as the authzid).
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub key: Option<PathBuf>,
+    /// The test message's headers and body (default: a short note that
+    /// the probe sent it). Line endings are normalised to CRLF.
+    pub content: Option<Vec<u8>>,
     /// Go on when the certificate does not verify (facts still reported).
     pub insecure: bool,
     /// Authenticate without TLS when the server offers none (any
@@ -72,6 +83,9 @@ impl Options {
             send_to: None,
             from: None,
             ca: None,
+            cert: None,
+            key: None,
+            content: None,
             insecure: false,
             allow_plaintext: false,
             timeout: Duration::from_secs(15),
@@ -95,6 +109,11 @@ impl Options {
     }
 
     fn credentials(&self) -> Option<Credentials> {
+        if self.cert.is_some() && self.password.is_none() && self.token.is_none() {
+            return Some(Credentials::External {
+                authzid: self.user.clone(),
+            });
+        }
         let user = self.user.clone()?;
         if let Some(token) = &self.token {
             return Some(Credentials::token(user, token.clone()));
@@ -103,6 +122,11 @@ impl Options {
             user,
             self.password.clone().unwrap_or_default(),
         ))
+    }
+
+    /// EXTERNAL with the client certificate.
+    fn external(&self) -> bool {
+        matches!(self.credentials(), Some(Credentials::External { .. }))
     }
 }
 
@@ -173,6 +197,15 @@ pub struct Report {
     pub timed_out: Option<Option<Step>>,
     /// The test message's `250`.
     pub message_sent: Option<ParsedReply>,
+    /// The server proved it knows the credentials (SCRAM's signature).
+    pub server_verified: bool,
+    /// A client certificate was configured and the server asked for it
+    /// (and got it) during the handshake.
+    pub client_cert_requested: bool,
+    /// The subject of the configured client certificate.
+    pub client_cert: Option<String>,
+    /// A read or write on the connection failed (a TLS alert, say).
+    pub io_error: Option<String>,
 }
 
 /// The failure classes the probe tells apart.
@@ -206,6 +239,8 @@ pub enum Class {
     MechanismTooWeak,
     /// Authenticated, but the test message was refused.
     MessageRefused,
+    /// The server refused the client certificate in the TLS handshake.
+    ClientCertRefused,
     /// Anything else.
     Other,
 }
@@ -380,6 +415,58 @@ struct Tls {
     connector: TlsConnector,
     name: ServerName<'static>,
     seen: Arc<Mutex<Option<CertFacts>>>,
+    /// The configured client certificate's subject.
+    client_cert: Option<String>,
+    /// Set when the server asked for the client certificate.
+    requested: Arc<AtomicBool>,
+}
+
+/// Presents the client certificate when the server asks for one, and
+/// remembers that it asked: a server that never asks cannot offer
+/// EXTERNAL.
+#[derive(Debug)]
+struct ClientCert {
+    key: Arc<CertifiedKey>,
+    requested: Arc<AtomicBool>,
+}
+
+impl ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.requested.store(true, Ordering::Relaxed);
+        Some(self.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Reads the client certificate chain and key (`--cert`, `--key`).
+fn client_cert(
+    opts: &Options,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Option<(CertifiedKey, String)>, String> {
+    let (cert, key) = match (&opts.cert, &opts.key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => return Ok(None),
+        _ => return Err("--cert and --key go together".into()),
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read --cert {}: {e}", cert.display()))?;
+    let Some(first) = chain.first() else {
+        return Err(format!("no certificate in --cert {}", cert.display()));
+    };
+    let subject = cert_facts(first).subject;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read --key {}: {e}", key.display()))?;
+    let certified = CertifiedKey::from_der(chain, key, provider)
+        .map_err(|e| format!("--cert and --key do not fit together: {e}"))?;
+    Ok(Some((certified, subject)))
 }
 
 fn tls_setup(opts: &Options) -> Result<Tls, String> {
@@ -420,18 +507,31 @@ fn tls_setup(opts: &Options) -> Result<Tls, String> {
         anchors,
         seen: seen.clone(),
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let requested = Arc::new(AtomicBool::new(false));
+    let client = client_cert(opts, &provider)?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let (config, client_cert) = match client {
+        Some((key, subject)) => (
+            builder.with_client_cert_resolver(Arc::new(ClientCert {
+                key: Arc::new(key),
+                requested: requested.clone(),
+            })),
+            Some(subject),
+        ),
+        None => (builder.with_no_client_auth(), None),
+    };
     let name = ServerName::try_from(opts.host().to_owned())
         .map_err(|e| format!("bad server name {}: {e}", opts.host()))?;
     Ok(Tls {
         connector: TlsConnector::from(Arc::new(config)),
         name,
         seen,
+        client_cert,
+        requested,
     })
 }
 
@@ -468,6 +568,19 @@ async fn handshake(
             match &c.verified {
                 Ok(()) => format!("verifies against {}", c.anchors),
                 Err(e) => format!("does NOT verify against {}: {e}", c.anchors),
+            },
+        );
+    }
+    if let Some(subject) = &tls.client_cert {
+        report.client_cert = Some(subject.clone());
+        report.client_cert_requested = tls.requested.load(Ordering::Relaxed);
+        note(
+            report,
+            "client certificate",
+            if report.client_cert_requested {
+                format!("{subject}: sent, the server asked for one")
+            } else {
+                format!("{subject}: not sent, the server did not ask for one")
             },
         );
     }
@@ -517,7 +630,7 @@ pub async fn probe(opts: &Options) -> Report {
     let mut report = Report {
         server: opts.server.clone(),
         implicit_tls: opts.implicit_tls,
-        had_credentials: opts.user.is_some(),
+        had_credentials: opts.credentials().is_some(),
         allow_plaintext: opts.allow_plaintext,
         ..Report::default()
     };
@@ -575,9 +688,12 @@ pub async fn probe(opts: &Options) -> Report {
     ) {
         (Some(to), from) => {
             let from = from.filter(|f| f.contains('@')).unwrap_or_default();
-            let body = format!(
-                "From: <{from}>\r\nTo: <{to}>\r\nSubject: smtp-auth probe test message\r\n\r\nSent by the smtp-auth probe.\r\n"
-            );
+            let body = opts.content.clone().unwrap_or_else(|| {
+                format!(
+                    "From: <{from}>\r\nTo: <{to}>\r\nSubject: smtp-auth probe test message\r\n\r\nSent by the smtp-auth probe.\r\n"
+                )
+                .into_bytes()
+            });
             match Message::new(from, [to.clone()], body) {
                 Ok(m) => Some(m),
                 Err(e) => {
@@ -597,6 +713,7 @@ pub async fn probe(opts: &Options) -> Report {
                 ClientOutput::Send(bytes) => {
                     if let Err(e) = stream.write_all(&bytes).await {
                         note(&mut report, "write", format!("failed: {e}"));
+                        report.io_error = Some(e.to_string());
                         client.connection_closed();
                     }
                 }
@@ -641,7 +758,12 @@ pub async fn probe(opts: &Options) -> Report {
         }
         let read = tokio::time::timeout(opts.timeout, stream.read(&mut buf)).await;
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => client.connection_closed(),
+            Ok(Ok(0)) => client.connection_closed(),
+            Ok(Err(e)) => {
+                note(&mut report, "read", format!("failed: {e}"));
+                report.io_error = Some(e.to_string());
+                client.connection_closed();
+            }
             Ok(Ok(n)) => client.receive(&buf[..n]),
             Err(_) => {
                 report.timed_out = Some(client.step());
@@ -679,7 +801,13 @@ fn record(report: &mut Report, event: ClientEvent) {
             }
         }
         ClientEvent::TlsNotOffered => note(report, "STARTTLS", "not offered"),
-        ClientEvent::Authenticated { mechanism, .. } => report.authenticated = Some(mechanism),
+        ClientEvent::Authenticated {
+            mechanism,
+            server_verified,
+        } => {
+            report.authenticated = Some(mechanism);
+            report.server_verified = server_verified;
+        }
         ClientEvent::MessageSent { reply } => report.message_sent = Some(reply),
         ClientEvent::RecipientRefused { recipient, reply } => {
             note(report, "recipient", format!("{recipient} refused: {reply}"));
@@ -806,7 +934,18 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
             if !tls_up =>
         {
             let clear = if auth_before {
-                format!("; it offers AUTH {} without encryption, where a password can be read by anyone on the path (this probe sent nothing; --allow-plaintext would)", report.caps_plain.as_ref().map(|c| c.auth.join(" ")).unwrap_or_default())
+                let all = report
+                    .caps_plain
+                    .as_ref()
+                    .map(|c| c.auth.join(" "))
+                    .unwrap_or_default();
+                let revealing = password_mechs(report.caps_plain.as_ref());
+                if revealing.is_empty() {
+                    // CRAM-MD5 and SCRAM keep the password, not the session.
+                    format!("; it offers AUTH {all} without encryption, which keeps the password from anyone on the path but not the message, and a client set to require TLS will not use it (this probe sent nothing; --allow-plaintext would)")
+                } else {
+                    format!("; it offers AUTH {all} without encryption, where {} shows the password to anyone on the path (this probe sent nothing; --allow-plaintext would)", revealing.join(" "))
+                }
             } else {
                 String::new()
             };
@@ -817,10 +956,17 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
             return d(Class::RelayPort, format!("AUTH is not offered on this port before or after TLS: this looks like a relay port (25){relay}, which takes mail for its own domains only; use the submission port 587 (STARTTLS) or 465 (implicit TLS)"), notes);
         }
         Some(Error::MechanismNotOffered { mechanism, offered }) => {
-            return d(Class::NoCommonMechanism, format!("no common mechanism: the server offers {}, you asked for {mechanism}; drop --mechanism or choose one of those (and set the mail client's authentication method to match, e.g. \"normal password\" for PLAIN/LOGIN, \"encrypted password\" for CRAM-MD5/SCRAM)", offered.join(" ")), notes);
+            return d(Class::NoCommonMechanism, format!("no common mechanism: the server offers {}, you asked for {mechanism}; drop --mechanism or choose one of those (and set the mail client's authentication method to match, e.g. \"normal password\" for PLAIN/LOGIN, \"encrypted password\" for CRAM-MD5/SCRAM){}", offered.join(" "), external_hint(report, opts)), notes);
         }
         Some(Error::NoCommonMechanism { offered }) => {
-            return d(Class::NoCommonMechanism, format!("no common mechanism: the server offers {}, none of which fits your credentials{}", offered.join(" "), if opts.token.is_some() { " (a token needs XOAUTH2 or OAUTHBEARER)" } else { "" }), notes);
+            let hint = if opts.external() {
+                external_hint(report, opts)
+            } else if opts.token.is_some() {
+                " (a token needs XOAUTH2 or OAUTHBEARER)".to_owned()
+            } else {
+                String::new()
+            };
+            return d(Class::NoCommonMechanism, format!("no common mechanism: the server offers {}, none of which fits your credentials{hint}", offered.join(" ")), notes);
         }
         Some(Error::Rejected {
             step: Step::Auth(m),
@@ -831,6 +977,7 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
                 None => reply.code.to_string(),
             };
             let (class, text) = match reply.code {
+                535 if *m == Mechanism::External => (Class::CredentialsRejected, format!("the client certificate ({}) passed TLS, but the server maps it to no account{} ({code}): ask the administrator to map the certificate's identity (its e-mail address or common name) to the account", report.client_cert.as_deref().unwrap_or("?"), opts.user.as_deref().map_or(String::new(), |u| format!(" that may act as {u}")))),
                 535 => (Class::CredentialsRejected, format!("credentials rejected ({code}) with {m}: check the user name (often the full address) and the password, or whether the account needs an app password (accounts with two-factor sign-in usually do)")),
                 525 => (Class::AccountDisabled, format!("the account is disabled ({code}): the password was right; ask the administrator")),
                 534 | 538 | 432 => (Class::MechanismTooWeak, format!("the server refuses {m} for this account ({code}): try another mechanism with --mechanism, or change the password so the server can store it for the mechanism")),
@@ -852,6 +999,13 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
                 ),
                 notes,
             );
+        }
+        // The first read after a handshake with a client certificate fails:
+        // the server's alert about it (TLS 1.3 reports it only then).
+        Some(Error::ConnectionClosed {
+            step: Some(Step::Greeting | Step::EhloAfterTls),
+        }) if report.client_cert_requested && report.io_error.is_some() => {
+            return d(Class::ClientCertRefused, format!("the server ended the connection right after the TLS handshake ({}): it refused the client certificate ({}); check that it is issued by a CA the server trusts for client certificates, and that it has not expired", report.io_error.as_deref().unwrap_or_default(), report.client_cert.as_deref().unwrap_or("?")), notes);
         }
         Some(e) => return d(Class::Other, format!("{e}"), notes),
     }
@@ -893,8 +1047,18 @@ pub fn diagnose(report: &Report, opts: &Options) -> Diagnosis {
         }
         return d(Class::RelayPort, "AUTH is not offered on this port before or after TLS: this looks like a relay port (25); use the submission port 587 or 465".into(), notes);
     }
-    let _ = password_mechs(report.caps_tls.as_ref());
     d(Class::Other, "the conversation ended early".into(), notes)
+}
+
+/// Why EXTERNAL is not on offer, when the credentials are a certificate.
+fn external_hint(report: &Report, opts: &Options) -> String {
+    if !opts.external() {
+        String::new()
+    } else if !report.client_cert_requested {
+        " (EXTERNAL needs a client certificate, and the server did not ask for one: it takes no client certificates on this port)".to_owned()
+    } else {
+        " (the server asked for the client certificate and got it, but does not offer EXTERNAL: it does not use certificates for SASL here)".to_owned()
+    }
 }
 
 /// The report as text. Never contains the password or token.

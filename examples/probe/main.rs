@@ -9,9 +9,13 @@
 //!
 //! The password comes from `--password`, or better from the environment
 //! variable `SMTP_PROBE_PASSWORD` (it stays out of the shell history). It
-//! is never printed. The exit status is 0 when authentication (and the test
-//! message, with `--send-to`) succeeded, or without `--user` when AUTH is
-//! available; 1 otherwise; 2 for a usage error.
+//! is never printed. With `--cert` and `--key` the probe presents a TLS
+//! client certificate and, without a password or token, authenticates with
+//! EXTERNAL (then `--user`, if given, is the identity to act as, and
+//! `SMTP_PROBE_PASSWORD` is not read). The exit status is 0 when
+//! authentication (and the test message, with `--send-to`) succeeded, or
+//! without credentials when AUTH is available; 1 otherwise; 2 for a usage
+//! error.
 
 mod engine;
 
@@ -21,13 +25,15 @@ use std::time::Duration;
 use engine::{diagnose, probe, render, Options};
 use smtp_auth::sasl::Mechanism;
 
-const USAGE: &str = "usage: probe --server HOST:PORT [--implicit-tls] [--user U] [--password P | --token T] [--mechanism M] [--send-to ADDR] [--from ADDR] [--ca FILE] [--insecure] [--allow-plaintext] [--timeout SECS]
+const USAGE: &str = "usage: probe --server HOST:PORT [--implicit-tls] [--user U] [--password P | --token T] [--cert PEM --key PEM] [--mechanism M] [--send-to ADDR] [--from ADDR] [--ca FILE] [--insecure] [--allow-plaintext] [--timeout SECS]
 
   --server HOST:PORT   the server (587: STARTTLS submission, 465: implicit TLS, 25: relay)
   --implicit-tls       TLS before the greeting (port 465)
   --user U             the account to test (often the full e-mail address)
   --password P         its password (or set SMTP_PROBE_PASSWORD; never printed)
   --token T            an OAuth 2.0 access token instead (XOAUTH2 / OAUTHBEARER)
+  --cert PEM --key PEM a TLS client certificate and its key; without a password or
+                       token: authenticate with EXTERNAL (--user: the identity to act as)
   --mechanism M        use only this SASL mechanism (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, ...)
   --send-to ADDR       after AUTH, send a short test message to ADDR
   --from ADDR          the test message's sender (default: the user name)
@@ -62,6 +68,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--send-to" => rest.send_to = Some(value("--send-to")?),
             "--from" => rest.from = Some(value("--from")?),
             "--ca" => rest.ca = Some(PathBuf::from(value("--ca")?)),
+            "--cert" => rest.cert = Some(PathBuf::from(value("--cert")?)),
+            "--key" => rest.key = Some(PathBuf::from(value("--key")?)),
             "--insecure" => rest.insecure = true,
             "--allow-plaintext" => rest.allow_plaintext = true,
             "--timeout" => {
@@ -79,7 +87,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
     if !server.server.contains(':') {
         return Err("--server needs HOST:PORT".into());
     }
-    if rest.password.is_none() && rest.token.is_none() && rest.user.is_some() {
+    if rest.cert.is_some() != rest.key.is_some() {
+        return Err("--cert and --key go together".into());
+    }
+    if rest.password.is_none() && rest.token.is_none() && rest.user.is_some() && rest.cert.is_none()
+    {
         rest.password = std::env::var("SMTP_PROBE_PASSWORD").ok();
         if rest.password.is_none() {
             return Err("--user needs --password, --token or SMTP_PROBE_PASSWORD".into());

@@ -119,6 +119,26 @@ impl Authenticator for Store {
             Store::Ldap(s) => s.validate_token(mechanism, user, token).await,
         }
     }
+
+    async fn map_certificate(&self, certificate: &str, authzid: Option<&str>) -> Lookup<String> {
+        match self {
+            Store::Memory(s) => s.map_certificate(certificate, authzid).await,
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.map_certificate(certificate, authzid).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.map_certificate(certificate, authzid).await,
+        }
+    }
+
+    async fn authorize(&self, authcid: &str, authzid: &str) -> Verdict {
+        match self {
+            Store::Memory(s) => s.authorize(authcid, authzid).await,
+            #[cfg(feature = "passwd-file")]
+            Store::File(s) => s.authorize(authcid, authzid).await,
+            #[cfg(feature = "ldap")]
+            Store::Ldap(s) => s.authorize(authcid, authzid).await,
+        }
+    }
 }
 
 /// The responder every connection shares.

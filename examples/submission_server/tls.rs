@@ -34,11 +34,10 @@ pub fn load_or_generate(
                 (chain, key, false)
             }
             (None, None) => {
-                let names = vec![
-                    hostname.to_owned(),
-                    "localhost".to_owned(),
-                    "127.0.0.1".to_owned(),
-                ];
+                let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+                if !names.iter().any(|n| n == hostname) {
+                    names.insert(0, hostname.to_owned());
+                }
                 let generated = rcgen::generate_simple_self_signed(names)?;
                 let der = generated.cert.der().clone();
                 let key = PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());

@@ -171,7 +171,9 @@ impl ClientConfig {
     }
 
     /// Use this mechanism and no other (the default picks the strongest
-    /// advertised one the credentials fit).
+    /// advertised one the credentials fit). Plain SCRAM asked for while the
+    /// server also offers its `-PLUS` variant declines channel binding
+    /// (GS2 flag `n`, RFC 5802 §6).
     #[must_use]
     pub fn mechanism(mut self, mechanism: Mechanism) -> Self {
         self.mechanism = Some(mechanism);
@@ -936,6 +938,19 @@ impl Client {
                 return;
             }
         };
+        // RFC 5802 §6: a SCRAM client that could bind but uses the plain
+        // variant says `y` ("you do not seem to offer -PLUS"), and a server
+        // that does offer it must then fail (downgrade detection). When the
+        // -PLUS variant is advertised and the plain one was asked for by
+        // name, the client declines binding with `n` instead.
+        let ctx = if self.plus_variant_offered(mechanism) {
+            ClientContext {
+                channel_binding: None,
+                ..ctx
+            }
+        } else {
+            ctx
+        };
         let exchange = match ClientExchange::new(mechanism, credentials, &ctx) {
             Ok(x) => x.login_initial_response(self.config.login_initial_response),
             Err(error) => {
@@ -958,6 +973,19 @@ impl Client {
             exchange,
             cancelled: None,
         }));
+    }
+
+    /// True for SCRAM without channel binding when the server advertises
+    /// the same SCRAM with it (`-PLUS`).
+    fn plus_variant_offered(&self, mechanism: Mechanism) -> bool {
+        let plus = match mechanism {
+            Mechanism::ScramSha1 => Mechanism::ScramSha1Plus,
+            Mechanism::ScramSha256 => Mechanism::ScramSha256Plus,
+            _ => return false,
+        };
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.mechanisms().contains(&plus))
     }
 
     fn auth_reply(&mut self, mut auth: Box<AuthState>, step: Step, reply: ParsedReply) {
