@@ -50,15 +50,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::{ready, Future};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::PasswordVerifier as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::authenticator::{ct_eq, Authenticator, Capabilities};
-use crate::load::{FileStamp, LineError, LoadReport};
+use crate::load::{LineError, LoadReport, Reloadable};
 use crate::sasl::encoding;
 use crate::sasl::secret::{CramMd5Secret, ScramCredentials};
 use crate::sasl::{Lookup, ScramHash, Verdict};
@@ -165,12 +165,16 @@ struct Table {
     capabilities: Capabilities,
 }
 
+impl Table {
+    fn entries(&self) -> usize {
+        self.users.len()
+    }
+}
+
 /// Dovecot's passwd-file as a credential store. See the [module
 /// docs](self). `Debug` shows counts only.
 pub struct PasswdFile {
-    table: RwLock<Arc<Table>>,
-    path: Option<PathBuf>,
-    stamp: Mutex<Option<FileStamp>>,
+    table: Reloadable<Table>,
     salt_key: [u8; 32],
     work: Mutex<BTreeMap<Work, u64>>,
 }
@@ -179,7 +183,7 @@ impl fmt::Debug for PasswdFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.current();
         f.debug_struct("PasswdFile")
-            .field("path", &self.path)
+            .field("path", &self.table.path())
             .field("users", &t.users.len())
             .field("capabilities", &t.capabilities)
             .finish_non_exhaustive()
@@ -446,30 +450,23 @@ impl PasswdFile {
     /// A store read from text in passwd-file format (tests, or a file
     /// you read yourself).
     pub fn parse(text: &str) -> (Self, LoadReport) {
-        let (table, report) = parse(text);
-        (Self::from_table(table, None), report)
+        let (table, report) = Reloadable::from_text(text, parse, Table::entries);
+        (Self::from_table(table), report)
     }
 
     /// Loads a passwd-file. Bad lines are reported and skipped; an
     /// unreadable file is an error.
     pub fn open(path: impl AsRef<Path>) -> io::Result<(Self, LoadReport)> {
-        let path = path.as_ref().to_path_buf();
-        let stamp = FileStamp::of(&path)?;
-        let text = std::fs::read_to_string(&path)?;
-        let (table, report) = parse(&text);
-        let store = Self::from_table(table, Some(path));
-        *store.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
-        Ok((store, report))
+        let (table, report) = Reloadable::open(path.as_ref(), parse, Table::entries)?;
+        Ok((Self::from_table(table), report))
     }
 
-    fn from_table(table: Table, path: Option<PathBuf>) -> Self {
+    fn from_table(table: Reloadable<Table>) -> Self {
         let mut salt_key = [0u8; 32];
         // Without OS randomness, a fixed key still gives per-user salts.
         let _ = getrandom::fill(&mut salt_key);
         Self {
-            table: RwLock::new(Arc::new(table)),
-            path,
-            stamp: Mutex::new(None),
+            table,
             salt_key,
             work: Mutex::new(BTreeMap::new()),
         }
@@ -487,37 +484,18 @@ impl PasswdFile {
     /// Reads the file again and swaps the new table in; verifications in
     /// flight finish with the old one. On an I/O error the old table stays.
     pub fn reload(&self) -> io::Result<LoadReport> {
-        let Some(path) = &self.path else {
-            return Ok(LoadReport {
-                entries: self.len(),
-                errors: Vec::new(),
-            });
-        };
-        let stamp = FileStamp::of(path)?;
-        let text = std::fs::read_to_string(path)?;
-        let (table, report) = parse(&text);
-        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
-        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
-        Ok(report)
+        self.table.reload()
     }
 
     /// Reloads when the file changed (size, time or inode) since it was
     /// last read; `None` when it did not. Call it from a timer or on
     /// SIGHUP.
     pub fn reload_if_changed(&self) -> io::Result<Option<LoadReport>> {
-        let Some(path) = &self.path else {
-            return Ok(None);
-        };
-        let now = FileStamp::of(path)?;
-        let last = *self.stamp.lock().unwrap_or_else(|p| p.into_inner());
-        if last == Some(now) {
-            return Ok(None);
-        }
-        self.reload().map(Some)
+        self.table.reload_if_changed()
     }
 
     fn current(&self) -> Arc<Table> {
-        Arc::clone(&self.table.read().unwrap_or_else(|p| p.into_inner()))
+        self.table.current()
     }
 
     /// Users loaded.

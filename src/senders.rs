@@ -24,11 +24,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
-use crate::load::{FileStamp, LineError, LoadReport};
+use crate::load::{LineError, LoadReport, Reloadable};
 
 #[derive(Debug, Default)]
 struct Table {
@@ -36,13 +36,17 @@ struct Table {
     domains: HashMap<String, Vec<String>>,
 }
 
+impl Table {
+    fn entries(&self) -> usize {
+        self.addresses.len() + self.domains.len()
+    }
+}
+
 /// A sender login map (Postfix `smtpd_sender_login_maps`): address or
 /// `@domain` → the identities that own it. Reloadable without a restart;
 /// shared by reference between sessions.
 pub struct SenderLoginMap {
-    table: RwLock<Arc<Table>>,
-    path: Option<PathBuf>,
-    stamp: Mutex<Option<FileStamp>>,
+    table: Reloadable<Table>,
     delimiters: String,
 }
 
@@ -50,7 +54,7 @@ impl fmt::Debug for SenderLoginMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.current();
         f.debug_struct("SenderLoginMap")
-            .field("path", &self.path)
+            .field("path", &self.table.path())
             .field("addresses", &t.addresses.len())
             .field("domains", &t.domains.len())
             .field("delimiters", &self.delimiters)
@@ -140,27 +144,20 @@ fn parse(text: &str) -> (Table, LoadReport) {
 impl SenderLoginMap {
     /// A map from text in Postfix's format.
     pub fn parse(text: &str) -> (Self, LoadReport) {
-        let (table, report) = parse(text);
-        (Self::from_table(table, None), report)
+        let (table, report) = Reloadable::from_text(text, parse, Table::entries);
+        (Self::from_table(table), report)
     }
 
     /// Loads a map file. Bad lines are reported and skipped; an unreadable
     /// file is an error.
     pub fn open(path: impl AsRef<Path>) -> io::Result<(Self, LoadReport)> {
-        let path = path.as_ref().to_path_buf();
-        let stamp = FileStamp::of(&path)?;
-        let text = std::fs::read_to_string(&path)?;
-        let (table, report) = parse(&text);
-        let map = Self::from_table(table, Some(path));
-        *map.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
-        Ok((map, report))
+        let (table, report) = Reloadable::open(path.as_ref(), parse, Table::entries)?;
+        Ok((Self::from_table(table), report))
     }
 
-    fn from_table(table: Table, path: Option<PathBuf>) -> Self {
+    fn from_table(table: Reloadable<Table>) -> Self {
         Self {
-            table: RwLock::new(Arc::new(table)),
-            path,
-            stamp: Mutex::new(None),
+            table,
             delimiters: String::new(),
         }
     }
@@ -176,37 +173,18 @@ impl SenderLoginMap {
     /// Reads the file again and swaps the new table in; lookups in flight
     /// keep the old one. On an I/O error the old table stays.
     pub fn reload(&self) -> io::Result<LoadReport> {
-        let Some(path) = &self.path else {
-            return Ok(LoadReport {
-                entries: self.len(),
-                errors: Vec::new(),
-            });
-        };
-        let stamp = FileStamp::of(path)?;
-        let text = std::fs::read_to_string(path)?;
-        let (table, report) = parse(&text);
-        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
-        *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = Some(stamp);
-        Ok(report)
+        self.table.reload()
     }
 
     /// Reloads when the file changed (size, time or inode) since it was
     /// last read; `None` when it did not. Call it from a timer or on
     /// SIGHUP.
     pub fn reload_if_changed(&self) -> io::Result<Option<LoadReport>> {
-        let Some(path) = &self.path else {
-            return Ok(None);
-        };
-        let now = FileStamp::of(path)?;
-        let last = *self.stamp.lock().unwrap_or_else(|p| p.into_inner());
-        if last == Some(now) {
-            return Ok(None);
-        }
-        self.reload().map(Some)
+        self.table.reload_if_changed()
     }
 
     fn current(&self) -> Arc<Table> {
-        Arc::clone(&self.table.read().unwrap_or_else(|p| p.into_inner()))
+        self.table.current()
     }
 
     /// Keys (addresses and domains) in the map.
