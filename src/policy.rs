@@ -817,30 +817,10 @@ impl<L: Limiter> SubmissionPolicy<L> {
                 }
             }
         }
-        if let Some(quota) = self.rules.messages {
-            let key = Key::Messages(fold(identity));
-            match self.limiter.take(&key, quota, 0, now).await {
-                Ok(t) if t.used >= quota.limit => {
-                    return Self::quota_reached(
-                        mail.peer,
-                        identity,
-                        QuotaKind::Messages,
-                        u64::from(quota.limit),
-                        Reply::RATE_LIMITED,
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return self.limiter_failed(
-                        mail.peer,
-                        LimiterCheck::MessageQuota,
-                        e,
-                        Reply::LOCAL_ERROR,
-                    )
-                }
-            }
-        }
-        Decision::allow()
+        // Peek only: the message is counted when it is complete.
+        self.quota(mail.peer, identity, QuotaKind::Messages, 0, now)
+            .await
+            .unwrap_or_else(Decision::allow)
     }
 
     async fn recipient(&self, rcpt: &RcptTo, now: SystemTime) -> Decision {
@@ -854,30 +834,9 @@ impl<L: Limiter> SubmissionPolicy<L> {
             // R6409-9.1: no open relay.
             return Decision::reply(Reply::RELAY_DENIED);
         };
-        if let Some(quota) = self.rules.recipients {
-            let key = Key::Recipients(fold(identity));
-            match self.limiter.take(&key, quota, 1, now).await {
-                Ok(t) if !t.allowed => {
-                    return Self::quota_reached(
-                        rcpt.peer,
-                        identity,
-                        QuotaKind::Recipients,
-                        u64::from(quota.limit),
-                        Reply::RECIPIENT_QUOTA,
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return self.limiter_failed(
-                        rcpt.peer,
-                        LimiterCheck::RecipientQuota,
-                        e,
-                        Reply::LOCAL_ERROR,
-                    )
-                }
-            }
-        }
-        Decision::allow()
+        self.quota(rcpt.peer, identity, QuotaKind::Recipients, 1, now)
+            .await
+            .unwrap_or_else(Decision::allow)
     }
 
     async fn body(&self, message: &MessageInfo, now: SystemTime) -> Decision {
@@ -895,30 +854,46 @@ impl<L: Limiter> SubmissionPolicy<L> {
                 );
             }
         }
-        if let Some(quota) = self.rules.messages {
-            let key = Key::Messages(fold(identity));
-            match self.limiter.take(&key, quota, 1, now).await {
-                Ok(t) if !t.allowed => {
-                    return Self::quota_reached(
-                        message.peer,
-                        identity,
-                        QuotaKind::Messages,
-                        u64::from(quota.limit),
-                        Reply::RATE_LIMITED,
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return self.limiter_failed(
-                        message.peer,
-                        LimiterCheck::MessageQuota,
-                        e,
-                        Reply::LOCAL_ERROR,
-                    )
-                }
-            }
+        self.quota(message.peer, identity, QuotaKind::Messages, 1, now)
+            .await
+            .unwrap_or_else(Decision::allow)
+    }
+
+    /// Takes `amount` units of the identity's message or recipient quota
+    /// (0: only looks whether it is used up). `None` when within the quota;
+    /// else the decision: the quota is reached (`451 4.7.1` / `452 4.5.3`),
+    /// or the limiter failed (refused when closed, allowed with an event
+    /// when open).
+    async fn quota(
+        &self,
+        peer: IpAddr,
+        identity: &str,
+        kind: QuotaKind,
+        amount: u32,
+        now: SystemTime,
+    ) -> Option<Decision> {
+        let (quota, key, reply, check) = match kind {
+            QuotaKind::Recipients => (
+                self.rules.recipients?,
+                Key::Recipients(fold(identity)),
+                Reply::RECIPIENT_QUOTA,
+                LimiterCheck::RecipientQuota,
+            ),
+            _ => (
+                self.rules.messages?,
+                Key::Messages(fold(identity)),
+                Reply::RATE_LIMITED,
+                LimiterCheck::MessageQuota,
+            ),
+        };
+        match self.limiter.take(&key, quota, amount, now).await {
+            Ok(t) if (amount == 0 && t.used >= quota.limit) || !t.allowed => Some(
+                Self::quota_reached(peer, identity, kind, u64::from(quota.limit), reply),
+            ),
+            Ok(_) => None,
+            // Failing open allows, but still reports the outage.
+            Err(e) => Some(self.limiter_failed(peer, check, e, Reply::LOCAL_ERROR)),
         }
-        Decision::allow()
     }
 }
 
