@@ -13,6 +13,11 @@
 //! * `-- closed` the session must have closed by the end;
 //! * `M~ text` the body of the next stored message (escapes as `C~`);
 //! * `E: text` an event whose `Debug` form is exactly `text` must occur.
+//!
+//! Options: `profile`, `plaintext-auth`, `require-tls`, `auth`,
+//! `max-message-size`, `max-recipients`, `bare-line-endings`, `mechanisms`,
+//! and for the implicit-TLS connection `client-certificate IDENTITY` and
+//! `tls-exporter HEX` (channel binding).
 
 // The transcripts list SCRAM in EHLO: they describe the default build.
 #![cfg(feature = "scram")]
@@ -114,6 +119,7 @@ fn load(path: &Path) -> Golden {
 fn driver(g: &Golden) -> Driver {
     let mut b = config();
     let mut implicit = false;
+    let mut tls = common::tls_info();
     for (k, v) in &g.options {
         b = match (k.as_str(), v.as_str()) {
             ("profile", "submission") => b.profile(Profile::Submission),
@@ -129,11 +135,23 @@ fn driver(g: &Golden) -> Driver {
             ("max-recipients", n) => b.max_recipients(n.parse().unwrap()),
             ("bare-line-endings", "pass") => b.bare_line_endings(BareLineEndings::Pass),
             ("mechanisms", list) => b.mechanisms(list.split(' ').map(|m| m.parse().unwrap())),
+            // Facts of the implicit-TLS connection.
+            ("client-certificate", identity) => {
+                tls = tls.with_client_certificate(identity);
+                b
+            }
+            ("tls-exporter", hex) => {
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+                tls = tls.with_tls_exporter(bytes);
+                b
+            }
             other => panic!("{}: unknown option {other:?}", g.name),
         };
     }
-    let tls = implicit.then(common::tls_info);
-    Driver::submission(b.build(), tls)
+    Driver::submission(b.build(), implicit.then_some(tls))
 }
 
 /// What one run produced, per segment, for comparison across splits.
