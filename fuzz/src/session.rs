@@ -492,6 +492,8 @@ impl Driver {
             Output::Delay(d) => self.norm.push(Norm::Delay(d)),
             Output::Close => {
                 self.closed = true;
+                // A close (input overflow, shutdown) drops the open question.
+                self.open = None;
                 self.norm.push(Norm::Close);
             }
             other => panic!("unknown output {other:?}"),

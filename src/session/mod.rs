@@ -206,10 +206,10 @@ impl Session {
             _ => self.input.push(data),
         }
         self.drive();
-        // After processing, the buffer holds at most one partial line unless
-        // the session is waiting for an answer: pipelined input beyond the
-        // bound closes the session.
-        if self.input.buffered() > self.config.limits.buffered_input {
+        // After processing, the buffer holds at most one partial line (which
+        // the line limit bounds) unless the session is waiting for an answer:
+        // pipelined input beyond the bound closes the session.
+        if self.awaiting.is_some() && self.input.buffered() > self.config.limits.buffered_input {
             self.awaiting = None;
             self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
         }
@@ -319,13 +319,19 @@ impl Session {
     }
 
     /// Closes the session now with `421 4.3.2` (server shutting down).
+    /// During the TLS hand-over nothing is sent: the client expects a
+    /// handshake, and a plaintext reply would land in it.
     pub fn shutdown(&mut self) {
-        if !matches!(self.phase, Phase::Closed) {
-            if matches!(self.phase, Phase::Data(_) | Phase::Bdat(_)) {
-                self.queue.push_back(Output::DiscardData);
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Handshake => self.finish(CloseReason::Shutdown),
+            _ => {
+                if matches!(self.phase, Phase::Data(_) | Phase::Bdat(_)) {
+                    self.queue.push_back(Output::DiscardData);
+                }
+                self.awaiting = None;
+                self.close(&Reply::SHUTTING_DOWN, CloseReason::Shutdown);
             }
-            self.awaiting = None;
-            self.close(&Reply::SHUTTING_DOWN, CloseReason::Shutdown);
         }
     }
 
