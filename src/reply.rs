@@ -686,7 +686,14 @@ mod tests {
     /// in `+2.8.0`, so reply text starting with it lost its first word.
     #[test]
     fn r3463_2_enhanced_code_is_digits_only() {
-        for text in ["+2.8.0 R.Le", "2.+8.0 x", "2.8.-0 x", "2.1000.0 x", "22.0.0 x", "2..0 x"] {
+        for text in [
+            "+2.8.0 R.Le",
+            "2.+8.0 x",
+            "2.8.-0 x",
+            "2.1000.0 x",
+            "22.0.0 x",
+            "2..0 x",
+        ] {
             let bytes = format!("250 {text}\r\n");
             let (p, _) = ParsedReply::parse(bytes.as_bytes()).unwrap();
             assert_eq!((p.enhanced, p.lines[0].as_str()), (None, text), "{text}");

@@ -32,6 +32,9 @@ use self::data::DotDecoder;
 use self::envelope::Transaction;
 use self::input::{Framed, LineReader};
 
+/// How much of one [`Session::receive`] call is framed at a time.
+const RECEIVE_PIECE: usize = 8 * 1024;
+
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "every output must be acted on"]
@@ -194,24 +197,36 @@ impl Session {
 
     /// Feeds bytes read from the client, then processes what it can. Call
     /// [`poll`](Self::poll) afterwards. `now` drives the timeouts.
+    ///
+    /// Bytes are taken a piece at a time, so the input buffer never holds
+    /// more than one line (or, while a question is open,
+    /// [`Limits::buffered_input`](crate::Limits::buffered_input)) plus one
+    /// piece, however large `data` is. What one call can queue before the
+    /// next `poll` grows with `data`: its body bytes and replies (at most
+    /// about 32 reply octets per input octet, for pipelined `EHLO`), so
+    /// read in bounded pieces and poll after each.
     pub fn receive(&mut self, now: Instant, data: &[u8]) {
         self.now = now;
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Handshake => self.plaintext_discarded += data.len() as u64,
-            Phase::Data(_) | Phase::Bdat(_) if self.awaiting.is_none() => {
-                self.input.push(data);
-                self.deadline = Some(now + self.config.timeouts.data_block);
+        for piece in data.chunks(RECEIVE_PIECE) {
+            match self.phase {
+                Phase::Closed => return,
+                Phase::Handshake => self.plaintext_discarded += piece.len() as u64,
+                Phase::Data(_) | Phase::Bdat(_) if self.awaiting.is_none() => {
+                    self.input.push(piece);
+                    self.deadline = Some(now + self.config.timeouts.data_block);
+                }
+                _ => self.input.push(piece),
             }
-            _ => self.input.push(data),
-        }
-        self.drive();
-        // After processing, the buffer holds at most one partial line (which
-        // the line limit bounds) unless the session is waiting for an answer:
-        // pipelined input beyond the bound closes the session.
-        if self.awaiting.is_some() && self.input.buffered() > self.config.limits.buffered_input {
-            self.awaiting = None;
-            self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
+            self.drive();
+            // After processing, the buffer holds at most one partial line
+            // (which the line limit bounds) unless the session is waiting
+            // for an answer: pipelined input beyond the bound closes the
+            // session.
+            if self.awaiting.is_some() && self.input.buffered() > self.config.limits.buffered_input
+            {
+                self.awaiting = None;
+                self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
+            }
         }
     }
 
