@@ -458,7 +458,14 @@ impl Session {
                 match self.input.next_line(limit) {
                     Framed::Incomplete => false,
                     Framed::TooLong => {
-                        self.error(&Reply::LINE_TOO_LONG);
+                        // R4954-4.14: an AUTH line past the AUTH limit is
+                        // `500 5.5.6`, any other line `500 5.5.2`.
+                        let reply = if self.input.long_line_was_auth() {
+                            Reply::AUTH_LINE_TOO_LONG
+                        } else {
+                            Reply::LINE_TOO_LONG
+                        };
+                        self.error(&reply);
                         self.arm_deadline();
                         true
                     }
