@@ -6,6 +6,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod manual;
 pub mod question;
 pub mod random;
 pub mod reply;
