@@ -120,10 +120,8 @@ fn drive(config: Config, reads: &[&[u8]]) -> (usize, Vec<u8>) {
             s.receive(now, read);
             while let Some(o) = s.poll() {
                 match o {
-                    Output::Send(b) => {
-                        if sent.len() + b.len() <= sent.capacity() {
-                            sent.extend_from_slice(&b);
-                        }
+                    Output::Send(b) if sent.len() + b.len() <= sent.capacity() => {
+                        sent.extend_from_slice(&b);
                     }
                     Output::Ask { id, question } => {
                         let a = common::respond(&question);

@@ -167,7 +167,12 @@ fn main() {
     for path in &paths {
         let g = load(path);
         let stream: Vec<u8> = g.segments.concat();
-        write(&corpus, "session", &g.name, &session_seed(g.profile, g.flags, &stream));
+        write(
+            &corpus,
+            "session",
+            &g.name,
+            &session_seed(g.profile, g.flags, &stream),
+        );
         write(
             &corpus,
             "session",

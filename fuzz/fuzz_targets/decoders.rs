@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     // xtext: a decoded value never holds a control character, and it
     // encodes to xtext that decodes back to it.
     if let Ok(s) = xtext::decode(data) {
-        assert!(!s.chars().any(char::is_control), "control character decoded");
+        assert!(
+            !s.chars().any(char::is_control),
+            "control character decoded"
+        );
         let encoded = xtext::encode(&s);
         assert!(encoded
             .bytes()

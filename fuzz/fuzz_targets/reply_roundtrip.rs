@@ -32,9 +32,7 @@ fuzz_target!(|data: &[u8]| {
         enhanced: head.enhanced,
         text: String::from_utf8_lossy(raw).into_owned(),
     };
-    let enhanced = input
-        .enhanced
-        .map(|(c, s, d)| EnhancedCode::new(c, s, d));
+    let enhanced = input.enhanced.map(|(c, s, d)| EnhancedCode::new(c, s, d));
     let reply = Reply::new(input.code, enhanced, input.text.clone());
     let bytes = reply.to_bytes();
     let (parsed, used) = ParsedReply::parse(&bytes).expect("our own reply parses");
@@ -43,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     let text_lines = input.text.split('\n').count();
     assert!(parsed.lines.len() >= text_lines);
     for line in bytes.split_inclusive(|&b| b == b'\n') {
-        assert!(line.len() <= MAX_REPLY_LINE, "line of {} octets", line.len());
+        assert!(
+            line.len() <= MAX_REPLY_LINE,
+            "line of {} octets",
+            line.len()
+        );
         assert!(line.ends_with(b"\r\n"));
         let body = &line[..line.len() - 2];
         assert!(!body.contains(&b'\r') && !body.contains(&b'\n'));

@@ -7,7 +7,11 @@ use smtp_auth::sasl::Mechanism;
 
 fuzz_target!(|input: fuzz_support::sasl::SaslInput| {
     fuzz_support::sasl::run(
-        &[Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::External],
+        &[
+            Mechanism::OAuthBearer,
+            Mechanism::XOAuth2,
+            Mechanism::External,
+        ],
         &input,
     );
 });

@@ -8,9 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use smtp_auth::sasl::secret::{CramMd5Secret, ScramCredentials};
-use smtp_auth::sasl::{
-    Lookup, Request, Resolution, ScramHash, TokenError, TokenVerdict, Verdict,
-};
+use smtp_auth::sasl::{Lookup, Request, Resolution, ScramHash, TokenError, TokenVerdict, Verdict};
 use smtp_auth::{Answer, Question, Reply};
 
 /// The users every target knows: (name, password).

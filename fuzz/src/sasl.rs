@@ -12,8 +12,8 @@ use arbitrary::Arbitrary;
 use smtp_auth::random::FixedEntropy;
 use smtp_auth::sasl::{
     ChannelBinding, ClientContext, ClientExchange, Credentials, Failure, Lookup, Mechanism,
-    Outcome, Request, Resolution, ScramCredentials, ScramHash, ServerContext, ServerExchange,
-    Step, TokenError, TokenVerdict, Verdict,
+    Outcome, Request, Resolution, ScramCredentials, ScramHash, ServerContext, ServerExchange, Step,
+    TokenError, TokenVerdict, Verdict,
 };
 use smtp_auth::Secret;
 
@@ -21,8 +21,20 @@ use crate::{apply, responder, Edit};
 
 /// Users the client may claim, beyond the known ones.
 pub const NAMES: &[&str] = &[
-    "alice", "bob", "tim", "nobody", "admin", "locked", "down", "disabled", "a,b=c", "jürgen",
-    "", "u\u{0}ser", "tim ", "a=2Cb",
+    "alice",
+    "bob",
+    "tim",
+    "nobody",
+    "admin",
+    "locked",
+    "down",
+    "disabled",
+    "a,b=c",
+    "jürgen",
+    "",
+    "u\u{0}ser",
+    "tim ",
+    "a=2Cb",
 ];
 
 /// A resolution the script gives.
@@ -280,7 +292,10 @@ pub fn run(family: &[Mechanism], input: &SaslInput) {
                         assert!(!a.identity.is_empty() && !a.authcid.is_empty());
                         assert!(granted, "success without a granted credential check");
                         if !authorized {
-                            assert_eq!(a.identity, a.authcid, "identity changed without authorization");
+                            assert_eq!(
+                                a.identity, a.authcid,
+                                "identity changed without authorization"
+                            );
                         }
                         if matches!(
                             mechanism,
@@ -373,7 +388,10 @@ fn check_request(r: &Request, honest: bool) {
             "identity length {} in {r:?}",
             s.len()
         );
-        assert!(!s.chars().any(char::is_control), "control character in {s:?}");
+        assert!(
+            !s.chars().any(char::is_control),
+            "control character in {s:?}"
+        );
     };
     match r {
         Request::VerifyPassword { authcid, password } => {

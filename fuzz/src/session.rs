@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use smtp_auth::random::FixedEntropy;
 use smtp_auth::reply::ParsedReply;
-use smtp_auth::sasl::{
-    Lookup, Mechanism, Resolution, TokenError, TokenVerdict, Verdict,
-};
+use smtp_auth::sasl::{Lookup, Mechanism, Resolution, TokenError, TokenVerdict, Verdict};
 use smtp_auth::{
     Answer, BareLineEndings, Config, EnhancedCode, Event, Limits, Output, Profile, Question,
     QuestionId, Reply, Session, TlsInfo,
@@ -201,9 +199,11 @@ impl AnswerChoice {
                 delay: Duration::from_millis(u64::from(*ms)),
             },
             AnswerChoice::Verdict(v) => Answer::Sasl(Resolution::Verdict(verdict(*v))),
-            AnswerChoice::Cram(v, pw) => Answer::Sasl(Resolution::CramMd5Secret(lookup(*v, || {
-                smtp_auth::sasl::CramMd5Secret::from_password(pw)
-            }))),
+            AnswerChoice::Cram(v, pw) => {
+                Answer::Sasl(Resolution::CramMd5Secret(lookup(*v, || {
+                    smtp_auth::sasl::CramMd5Secret::from_password(pw)
+                })))
+            }
             AnswerChoice::Scram(v) => {
                 let creds = smtp_auth::sasl::ScramCredentials::derive(
                     smtp_auth::sasl::ScramHash::Sha256,
@@ -504,7 +504,11 @@ impl Driver {
     /// bare line endings refused it has none (ATK-03).
     fn check_message(&mut self, size: u64) {
         let body = std::mem::take(&mut self.body);
-        assert_eq!(size, body.len() as u64, "message size differs from its Data");
+        assert_eq!(
+            size,
+            body.len() as u64,
+            "message size differs from its Data"
+        );
         if self.config_bare_reject() {
             let mut prev = 0u8;
             for (i, &b) in body.iter().enumerate() {
@@ -549,7 +553,9 @@ impl Driver {
                 if self.auto_answer {
                     if let Some((id, q)) = self.open.take() {
                         let a = responder::respond(&q);
-                        self.session.answer(id, a).expect("the responder's answer fits");
+                        self.session
+                            .answer(id, a)
+                            .expect("the responder's answer fits");
                         self.pump();
                     }
                 }
@@ -649,7 +655,8 @@ pub fn check_replies(mut bytes: &[u8]) {
         for line in bytes[..used].split_inclusive(|&b| b == b'\n') {
             assert!(line.ends_with(b"\r\n"));
             assert!(
-                !line[..line.len() - 2].contains(&b'\r') && !line[..line.len() - 2].contains(&b'\n'),
+                !line[..line.len() - 2].contains(&b'\r')
+                    && !line[..line.len() - 2].contains(&b'\n'),
                 "bare line ending inside a reply line"
             );
             if reply.code != 334 {
@@ -712,7 +719,11 @@ pub struct Transcript {
 
 /// Feeds `stream` cut at `cuts` (chunk lengths, cycled) and stops at the
 /// first STARTTLS.
-pub fn run_chunked(setup: Setup, stream: &[u8], cuts: &mut dyn FnMut(&[u8]) -> usize) -> Transcript {
+pub fn run_chunked(
+    setup: Setup,
+    stream: &[u8],
+    cuts: &mut dyn FnMut(&[u8]) -> usize,
+) -> Transcript {
     let mut setup = setup;
     // STARTTLS is where the comparison stops; never wait for a script.
     setup.flags &= !(1 << 4);

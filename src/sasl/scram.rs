@@ -1105,7 +1105,7 @@ mod tests {
             String::new(),
             format!("c=biws,r={nonce}"),
             format!("r={nonce},c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
-            format!("c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+            "c=biws,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=".to_string(),
             format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts"),
             format!("c=biws,r={nonce},p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=,x=1"),
             format!("c=biws,r={nonce},1=x,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
