@@ -39,8 +39,16 @@ struct Run {
     outputs: Vec<Norm>,
 }
 
+/// Plaintext AUTH is allowed so that submission sessions get as deep as
+/// implicit-TLS ones before any STARTTLS, and the error limits are high so
+/// that random streams are not cut short by `421`.
 fn config(profile: Profile) -> Config {
-    common::config().profile(profile).build()
+    common::config()
+        .profile(profile)
+        .allow_plaintext_auth(true)
+        .max_errors(100_000)
+        .max_auth_failures(100_000)
+        .build()
 }
 
 /// Feeds `stream` cut at `cuts` (sorted offsets), answering every question
@@ -91,15 +99,42 @@ fn run(profile: Profile, stream: &[u8], cuts: &[usize]) -> Run {
     r
 }
 
+/// Client streams: often a good start (EHLO, AUTH) so that the session gets
+/// deep, then commands, body lines, stray line-ending bytes and a little
+/// noise; STARTTLS and QUIT only at the end.
 fn stream() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(
+    let tokens: Vec<&'static [u8]> = common::STREAM_TOKENS
+        .iter()
+        .copied()
+        .filter(|t| *t != b"QUIT\r\n" && *t != b"STARTTLS\r\n")
+        .collect();
+    let start = prop_oneof![
+        Just(Vec::new()),
+        Just(b"EHLO client.example\r\n".to_vec()),
+        Just(b"EHLO client.example\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n".to_vec()),
+        Just(
+            b"EHLO client.example\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\n"
+                .to_vec()
+        ),
+    ];
+    let body = prop::collection::vec(
         prop_oneof![
-            4 => prop::sample::select(common::STREAM_TOKENS).prop_map(<[u8]>::to_vec),
+            30 => prop::sample::select(tokens).prop_map(<[u8]>::to_vec),
             1 => prop::collection::vec(any::<u8>(), 0..8),
         ],
         0..120,
-    )
-    .prop_map(|parts| parts.concat())
+    );
+    (start, body, any::<u8>()).prop_map(|(mut s, parts, end)| {
+        s.extend(parts.concat());
+        // Sometimes STARTTLS (with a command pipelined behind it), QUIT.
+        if end & 1 != 0 {
+            s.extend_from_slice(b"STARTTLS\r\nNOOP\r\n");
+        }
+        if end & 2 != 0 {
+            s.extend_from_slice(b"QUIT\r\n");
+        }
+        s
+    })
 }
 
 fn cuts(len: usize, raw: &[usize]) -> Vec<usize> {
