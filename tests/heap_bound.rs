@@ -249,7 +249,7 @@ fn pipelining_behind_an_open_question_is_capped() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// Any SMTP-shaped stream in any reads of at most 4 KiB: the heap stays
     /// within the bound.
@@ -259,7 +259,11 @@ proptest! {
         cut in 1usize..4096,
     ) {
         let stream: Vec<u8> = parts.concat();
-        let config = cfg();
+        // High error limits, so random streams get deep before any `421`.
+        let config = common::config()
+            .max_errors(100_000)
+            .max_auth_failures(100_000)
+            .build();
         let b = bound(&config, cut);
         let reads = chunks(&stream, cut);
         let (peak, _) = drive(config, &reads);
