@@ -13,7 +13,7 @@ seconds="${1:-30}"
 shift || true
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo fuzz build --sanitizer none
-cargo run --quiet --release --example seed
+cargo run --quiet --example seed
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
