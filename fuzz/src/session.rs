@@ -447,7 +447,7 @@ impl Driver {
                 assert_eq!(self.session.awaiting(), Some(id));
                 self.norm.push(Norm::Ask(format!("{question:?}")));
                 if let Question::Message(info) = &question {
-                    self.check_message(info.size);
+                    self.check_message(info.size, info.chunked);
                 }
                 self.seen_ids.push(id);
                 if self.auto_answer {
@@ -500,16 +500,17 @@ impl Driver {
         }
     }
 
-    /// A complete message: its size is what was handed out, and with
-    /// bare line endings refused it has none (ATK-03).
-    fn check_message(&mut self, size: u64) {
+    /// A complete message: its size is what was handed out, and a DATA
+    /// body with bare line endings refused has none (ATK-03; BDAT bodies
+    /// are binary and carry any octets).
+    fn check_message(&mut self, size: u64, chunked: bool) {
         let body = std::mem::take(&mut self.body);
         assert_eq!(
             size,
             body.len() as u64,
             "message size differs from its Data"
         );
-        if self.config_bare_reject() {
+        if self.config_bare_reject() && !chunked {
             let mut prev = 0u8;
             for (i, &b) in body.iter().enumerate() {
                 if b == b'\n' {
