@@ -162,7 +162,7 @@ pub fn run(family: &[Mechanism], input: &SaslInput) {
         kind: "tls-exporter".to_owned(),
         data: vec![0xa5; 32],
     };
-    let server_cb = (input.binding % 3 != 0).then_some(&cb);
+    let server_cb = (!input.binding.is_multiple_of(3)).then_some(&cb);
     let client_cb = match input.binding % 3 {
         0 => None,
         1 => Some(&cb),
@@ -408,11 +408,9 @@ fn check_request(r: &Request, honest: bool) {
             }
             assert!(!token.expose().is_empty());
         }
-        Request::ExternalIdentity { authzid, .. } => {
-            if let Some(a) = authzid {
-                clean(a);
-            }
-        }
+        Request::ExternalIdentity {
+            authzid: Some(a), ..
+        } => clean(a),
         // The authcid of an authorization comes from the backend's answer.
         Request::Authorize { authcid, authzid } if honest => {
             clean(authcid);
