@@ -207,7 +207,11 @@ impl Session {
     /// read in bounded pieces and poll after each.
     pub fn receive(&mut self, now: Instant, data: &[u8]) {
         self.now = now;
-        for piece in data.chunks(RECEIVE_PIECE) {
+        let mut rest = data;
+        // At least once, so an empty read behaves as it always did.
+        loop {
+            let (piece, tail) = rest.split_at(rest.len().min(RECEIVE_PIECE));
+            rest = tail;
             match self.phase {
                 Phase::Closed => return,
                 Phase::Handshake => self.plaintext_discarded += piece.len() as u64,
@@ -226,6 +230,9 @@ impl Session {
             {
                 self.awaiting = None;
                 self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
+            }
+            if rest.is_empty() {
+                break;
             }
         }
     }
