@@ -65,16 +65,30 @@ pub fn check_command(line: &[u8]) {
             let _ = e.to_string();
         }
         Ok(cmd) => {
-            let debug = format!("{cmd:?} {}", cmd.verb());
+            let _ = format!("{cmd:?} {}", cmd.verb());
             match &cmd {
                 Command::Auth {
                     mechanism,
                     initial_response: Some(ir),
-                } if ir.len() >= 8 => {
-                    let ir = String::from_utf8_lossy(ir);
-                    assert!(
-                        !debug.contains(&*ir) || mechanism.contains(&*ir),
-                        "initial response in Debug: {debug}"
+                } => {
+                    // The Debug form depends on the initial response's
+                    // length only, never on its content.
+                    let other = vec![
+                        if ir.first() == Some(&b'#') {
+                            b'%'
+                        } else {
+                            b'#'
+                        };
+                        ir.len()
+                    ];
+                    let masked = Command::Auth {
+                        mechanism,
+                        initial_response: Some(&other),
+                    };
+                    assert_eq!(
+                        format!("{cmd:?}"),
+                        format!("{masked:?}"),
+                        "initial response shows in Debug"
                     );
                 }
                 Command::Mail {
