@@ -96,6 +96,7 @@ pub mod event;
 pub mod ldap;
 pub mod limiter;
 pub mod load;
+pub mod manual;
 #[cfg(feature = "passwd-file")]
 pub mod passwd_file;
 pub mod policy;

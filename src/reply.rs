@@ -637,10 +637,15 @@ fn split_enhanced(text: &str, code: u16) -> (Option<EnhancedCode>, &str) {
         None => (text, ""),
     };
     let mut parts = head.split('.');
+    // RFC 3463 §2: 1 digit, then 1 to 3 digits twice. Digits only:
+    // `str::parse` alone would also take a sign (`+2.8.0`).
+    fn digits(part: Option<&str>, max: usize) -> Option<&str> {
+        part.filter(|p| (1..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    }
     let parsed = (|| {
-        let class: u8 = parts.next()?.parse().ok()?;
-        let subject: u16 = parts.next()?.parse().ok()?;
-        let detail: u16 = parts.next()?.parse().ok()?;
+        let class: u8 = digits(parts.next(), 1)?.parse().ok()?;
+        let subject: u16 = digits(parts.next(), 3)?.parse().ok()?;
+        let detail: u16 = digits(parts.next(), 3)?.parse().ok()?;
         if parts.next().is_some() || u16::from(class) != code / 100 || !(2..=5).contains(&class) {
             return None;
         }
@@ -733,6 +738,29 @@ mod tests {
         );
         let (p, _) = ParsedReply::parse(b"334 \r\n").unwrap();
         assert_eq!((p.code, p.enhanced, p.lines[0].as_str()), (334, None, ""));
+    }
+
+    /// Found by the `reply_roundtrip` fuzz target: `str::parse` took the sign
+    /// in `+2.8.0`, so reply text starting with it lost its first word.
+    #[test]
+    fn r3463_2_enhanced_code_is_digits_only() {
+        for text in [
+            "+2.8.0 R.Le",
+            "2.+8.0 x",
+            "2.8.-0 x",
+            "2.1000.0 x",
+            "22.0.0 x",
+            "2..0 x",
+        ] {
+            let bytes = format!("250 {text}\r\n");
+            let (p, _) = ParsedReply::parse(bytes.as_bytes()).unwrap();
+            assert_eq!((p.enhanced, p.lines[0].as_str()), (None, text), "{text}");
+        }
+        let (p, _) = ParsedReply::parse(b"250 2.1.5 ok\r\n").unwrap();
+        assert_eq!(p.enhanced, Some(EnhancedCode::new(2, 1, 5)));
+        let r = Reply::new(250, None, "+2.8.0 R.Le\n");
+        let (p, _) = ParsedReply::parse(&r.to_bytes()).unwrap();
+        assert_eq!(p.to_reply(), r);
     }
 
     /// Every entry of the checklist's REPLY table, byte for byte.

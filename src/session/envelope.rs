@@ -257,17 +257,27 @@ impl Session {
         if input.is_empty() {
             return false;
         }
+        let was_too_large = body.too_large;
+        let before = body.decoder.size();
         // Unstuffing only shrinks: one allocation for the whole piece.
-        let mut chunk = Vec::with_capacity(input.len());
+        let mut chunk = if was_too_large {
+            Vec::new()
+        } else {
+            Vec::with_capacity(input.len())
+        };
         let decoded = body
             .decoder
-            .decode(input, (!body.too_large).then_some(&mut chunk));
-        if body.decoder.size() > self.config.limits.message_size {
+            .decode(input, (!was_too_large).then_some(&mut chunk));
+        let limit = self.config.limits.message_size;
+        if body.decoder.size() > limit {
             body.too_large = true;
+            // Exactly the first `limit` octets are handed out before the
+            // body is refused, however the input was split.
+            let room = limit.saturating_sub(before);
+            chunk.truncate(usize::try_from(room).unwrap_or(usize::MAX));
         }
-        let too_large = body.too_large;
         self.input.consume(decoded.consumed);
-        if !too_large && !chunk.is_empty() {
+        if !was_too_large && !chunk.is_empty() {
             self.queue.push_back(Output::Data(Bytes::from(chunk)));
         }
         if decoded.finished {

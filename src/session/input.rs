@@ -28,6 +28,9 @@ pub(crate) struct LineReader {
     overflowed: bool,
     /// A prefix of `buf` already known to hold no CRLF.
     scanned: usize,
+    /// The last over-long line began with `AUTH ` (so its refusal is the
+    /// AUTH one, RFC 4954 §4: `500 5.5.6`).
+    long_auth: bool,
 }
 
 impl LineReader {
@@ -95,6 +98,11 @@ impl LineReader {
         }
         // Over-long: throw the line away up to its CRLF, keeping no more of
         // it than we already hold.
+        let head = self.buf.iter().position(|&b| b != b' ').unwrap_or(0);
+        self.long_auth = self
+            .buf
+            .get(head..head + 5)
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
         let rest = self.buf.split_off(limit);
         let last_was_cr = self.buf.last() == Some(&b'\r');
         self.buf.clear();
@@ -107,6 +115,11 @@ impl LineReader {
         } else {
             Framed::Incomplete
         }
+    }
+
+    /// Whether the over-long line last reported began with `AUTH `.
+    pub(crate) fn long_line_was_auth(&self) -> bool {
+        self.long_auth
     }
 
     fn skip(&mut self, data: &[u8]) {

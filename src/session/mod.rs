@@ -35,6 +35,9 @@ use self::input::{Framed, LineReader};
 /// The first allocation of the reply batch buffer.
 const OUT_BATCH: usize = 512;
 
+/// How much of one [`Session::receive`] call is framed at a time.
+const RECEIVE_PIECE: usize = 8 * 1024;
+
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "every output must be acted on"]
@@ -198,24 +201,43 @@ impl Session {
 
     /// Feeds bytes read from the client, then processes what it can. Call
     /// [`poll`](Self::poll) afterwards. `now` drives the timeouts.
+    ///
+    /// Bytes are taken a piece at a time, so the input buffer never holds
+    /// more than one line (or, while a question is open,
+    /// [`Limits::buffered_input`](crate::Limits::buffered_input)) plus one
+    /// piece, however large `data` is. What one call can queue before the
+    /// next `poll` grows with `data`: its body bytes and replies (at most
+    /// about 32 reply octets per input octet, for pipelined `EHLO`), so
+    /// read in bounded pieces and poll after each.
     pub fn receive(&mut self, now: Instant, data: &[u8]) {
         self.now = now;
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Handshake => self.plaintext_discarded += data.len() as u64,
-            Phase::Data(_) | Phase::Bdat(_) if self.awaiting.is_none() => {
-                self.input.push(data);
-                self.deadline = Some(now + self.config.timeouts.data_block);
+        let mut rest = data;
+        // At least once, so an empty read behaves as it always did.
+        loop {
+            let (piece, tail) = rest.split_at(rest.len().min(RECEIVE_PIECE));
+            rest = tail;
+            match self.phase {
+                Phase::Closed => return,
+                Phase::Handshake => self.plaintext_discarded += piece.len() as u64,
+                Phase::Data(_) | Phase::Bdat(_) if self.awaiting.is_none() => {
+                    self.input.push(piece);
+                    self.deadline = Some(now + self.config.timeouts.data_block);
+                }
+                _ => self.input.push(piece),
             }
-            _ => self.input.push(data),
-        }
-        self.drive();
-        // After processing, the buffer holds at most one partial line unless
-        // the session is waiting for an answer: pipelined input beyond the
-        // bound closes the session.
-        if self.input.buffered() > self.config.limits.buffered_input {
-            self.awaiting = None;
-            self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
+            self.drive();
+            // After processing, the buffer holds at most one partial line
+            // (which the line limit bounds) unless the session is waiting
+            // for an answer: pipelined input beyond the bound closes the
+            // session.
+            if self.awaiting.is_some() && self.input.buffered() > self.config.limits.buffered_input
+            {
+                self.awaiting = None;
+                self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
+            }
+            if rest.is_empty() {
+                break;
+            }
         }
     }
 
@@ -331,13 +353,19 @@ impl Session {
     }
 
     /// Closes the session now with `421 4.3.2` (server shutting down).
+    /// During the TLS hand-over nothing is sent: the client expects a
+    /// handshake, and a plaintext reply would land in it.
     pub fn shutdown(&mut self) {
-        if !matches!(self.phase, Phase::Closed) {
-            if matches!(self.phase, Phase::Data(_) | Phase::Bdat(_)) {
-                self.queue.push_back(Output::DiscardData);
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Handshake => self.finish(CloseReason::Shutdown),
+            _ => {
+                if matches!(self.phase, Phase::Data(_) | Phase::Bdat(_)) {
+                    self.queue.push_back(Output::DiscardData);
+                }
+                self.awaiting = None;
+                self.close(&Reply::SHUTTING_DOWN, CloseReason::Shutdown);
             }
-            self.awaiting = None;
-            self.close(&Reply::SHUTTING_DOWN, CloseReason::Shutdown);
         }
     }
 
@@ -456,7 +484,14 @@ impl Session {
                 match self.input.next_line(limit) {
                     Framed::Incomplete => false,
                     Framed::TooLong => {
-                        self.error(&Reply::LINE_TOO_LONG);
+                        // R4954-4.14: an AUTH line past the AUTH limit is
+                        // `500 5.5.6`, any other line `500 5.5.2`.
+                        let reply = if self.input.long_line_was_auth() {
+                            Reply::AUTH_LINE_TOO_LONG
+                        } else {
+                            Reply::LINE_TOO_LONG
+                        };
+                        self.error(&reply);
                         self.arm_deadline();
                         true
                     }

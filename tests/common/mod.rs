@@ -158,6 +158,16 @@ pub fn fixture() -> Answerer {
     answerer(Arc::new(Responder::new(FixtureStore, FixturePolicy)))
 }
 
+/// Answers one question as the fixture does, for tests that drive a
+/// `Session` by hand.
+pub fn respond(question: &Question) -> smtp_auth::Answer {
+    static FIXTURE: OnceLock<Responder<FixtureStore, FixturePolicy>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| Responder::new(FixtureStore, FixturePolicy))
+        .answer(question, t0())
+        .answer
+}
+
 /// Everything a driven session produced, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Transcript {
@@ -431,3 +441,46 @@ pub fn client_auth(
     }
     reply
 }
+
+/// Pieces of client streams for property tests: whole commands, AUTH
+/// exchanges, body lines and stray line-ending bytes.
+pub const STREAM_TOKENS: &[&[u8]] = &[
+    b"EHLO client.example\r\n",
+    b"HELO client.example\r\n",
+    b"NOOP\r\n",
+    b"RSET\r\n",
+    b"HELP\r\n",
+    b"VRFY alice\r\n",
+    b"STARTTLS\r\n",
+    b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n",
+    b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n",
+    b"AUTH PLAIN\r\n",
+    b"AGFsaWNlAHdvbmRlcmxhbmQ=\r\n",
+    b"AUTH LOGIN\r\n",
+    b"AUTH LOGIN YWxpY2U=\r\n",
+    b"YWxpY2U=\r\n",
+    b"d29uZGVybGFuZA==\r\n",
+    b"AUTH CRAM-MD5\r\n",
+    b"AUTH FOO\r\n",
+    b"*\r\n",
+    b"=\r\n",
+    b"MAIL FROM:<alice@example.org>\r\n",
+    b"MAIL FROM:<spoof@example.org>\r\n",
+    b"MAIL FROM:<> SIZE=100\r\n",
+    b"RCPT TO:<bob@example.net>\r\n",
+    b"RCPT TO:<Postmaster>\r\n",
+    b"DATA\r\n",
+    b"Subject: x\r\n",
+    b"..stuffed\r\n",
+    b".\r\n",
+    b"BDAT 10\r\n",
+    b"BDAT 4 LAST\r\n",
+    b"0123456789",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b".",
+    b"\0",
+    b"x",
+    b"QUIT\r\n",
+];
