@@ -25,7 +25,9 @@
 //! (not even on shutdown: a plaintext reply would land in the handshake)
 //! and counts, then discards, whatever arrives
 //! ([`Event::PlaintextDiscarded`](crate::Event::PlaintextDiscarded) reports
-//! it). After the handshake it forgets the EHLO, any transaction and any
+//! it). After the handshake it forgets the EHLO, any transaction (body
+//! pieces already handed out, such as `BDAT` chunks, are voided with
+//! [`Output::DiscardData`](crate::Output::DiscardData)) and any
 //! authentication (RFC 3207 §4.2), and refuses a second `STARTTLS`.
 //!
 //! The embedder must not:

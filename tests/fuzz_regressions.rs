@@ -107,3 +107,70 @@ fn fuzz_session_chunks_data_before_a_size_refusal_is_split_invariant() {
         assert_eq!(run(step), whole, "split every {step} bytes");
     }
 }
+
+/// `session`, `regressions/session/bdat-chunk-before-starttls`: BDAT
+/// chunks handed out as `Data` before STARTTLS were not voided by the
+/// handshake, so plaintext bytes (an attacker's, ATK-01) were prepended to
+/// the next message sent under TLS. The handshake now ends the transaction
+/// with `DiscardData`.
+#[test]
+fn fuzz_session_bdat_chunks_before_starttls_never_join_a_later_message() {
+    let c = config().profile(Profile::Relay).auth_enabled(true).build();
+    let mut d = Driver::new(c);
+    d.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 5\r\nevil!");
+    d.feed(b"STARTTLS\r\n");
+    d.tls();
+    assert_eq!(d.out.discarded, 1, "the pre-TLS chunk must be voided");
+    d.feed(b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 3 LAST\r\nnew");
+    assert_eq!(d.out.messages, vec![b"new".to_vec()]);
+    assert!(d
+        .take_sent()
+        .ends_with("250 2.0.0 Message accepted for delivery\r\n"));
+}
+
+/// `session_chunks`, `regressions/session_chunks/ask-after-overflow-close`:
+/// when one read both opened a question and overflowed the pipelining
+/// bound, the session closed but still handed out the `Ask`; answering it
+/// failed with `NothingAsked`. A question withdrawn by a close is no longer
+/// handed out.
+#[test]
+fn fuzz_session_chunks_no_ask_for_a_question_withdrawn_by_a_close() {
+    let c = config().profile(Profile::ImplicitTls).build();
+    let mut s = Session::new(
+        Arc::new(c),
+        common::PEER,
+        Some(common::tls_info()),
+        Instant::now(),
+    );
+    s.receive(
+        Instant::now(),
+        b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\n",
+    );
+    while let Some(o) = s.poll() {
+        if let Output::Ask { id, question } = o {
+            s.answer(id, common::respond(&question)).unwrap();
+        }
+    }
+    let mut read = b"MAIL FROM:<alice@example.org>\r\n".to_vec();
+    read.extend(std::iter::repeat_n(b'x', 70 * 1024));
+    s.receive(Instant::now(), &read);
+    let mut outputs = Vec::new();
+    while let Some(o) = s.poll() {
+        outputs.push(o);
+    }
+    assert!(
+        !outputs.iter().any(|o| matches!(o, Output::Ask { .. })),
+        "{outputs:?}"
+    );
+    assert_eq!(
+        outputs.first(),
+        Some(&Output::Send(
+            "421 4.7.0 Too much pipelined input, closing connection\r\n"
+                .as_bytes()
+                .to_vec()
+                .into()
+        ))
+    );
+    assert_eq!(outputs.last(), Some(&Output::Close));
+    assert!(s.awaiting().is_none() && s.is_closed());
+}

@@ -906,7 +906,8 @@ fn cases() -> Vec<Case> {
             }),
             expect: Expect::Text("421 4.7.0 Too much pipelined input, closing connection\r\n"),
             after: with_check(after(true, Some("alice")), |d| {
-                assert_eq!(d.out.questions.len(), 1);
+                // The MAIL question the close withdrew is never handed out.
+                assert!(d.out.questions.is_empty(), "{:?}", d.out.questions);
                 assert!(d.session.awaiting().is_none());
             }),
         },

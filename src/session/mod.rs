@@ -232,7 +232,7 @@ impl Session {
             // session.
             if self.awaiting.is_some() && self.input.buffered() > self.config.limits.buffered_input
             {
-                self.awaiting = None;
+                self.withdraw_question();
                 self.close(&Reply::INPUT_OVERFLOW, CloseReason::InputOverflow);
             }
             if rest.is_empty() {
@@ -323,7 +323,9 @@ impl Session {
         self.helo = None;
         self.authenticated = None;
         self.trusted = None;
-        self.transaction = None;
+        // Body pieces already handed out (BDAT chunks before STARTTLS)
+        // are void: they must not join a message sent under TLS.
+        self.reset_transaction();
         self.phase = Phase::Command;
         self.arm_deadline();
     }
@@ -363,7 +365,7 @@ impl Session {
                 if matches!(self.phase, Phase::Data(_) | Phase::Bdat(_)) {
                     self.queue.push_back(Output::DiscardData);
                 }
-                self.awaiting = None;
+                self.withdraw_question();
                 self.close(&Reply::SHUTTING_DOWN, CloseReason::Shutdown);
             }
         }
@@ -632,6 +634,16 @@ impl Session {
         self.config.profile.requires_auth()
             && self.authenticated.is_none()
             && self.trusted != Some(true)
+    }
+
+    /// Drops the open question when the session closes under it, and its
+    /// `Ask` if the driver has not polled it yet: a question is never
+    /// handed out that can no longer be answered.
+    fn withdraw_question(&mut self) {
+        if let Some((id, _)) = self.awaiting.take() {
+            self.queue
+                .retain(|o| !matches!(o, Output::Ask { id: open, .. } if *open == id));
+        }
     }
 
     fn ask(&mut self, question: Question, pending: Pending) {
