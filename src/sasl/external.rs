@@ -78,6 +78,12 @@ impl ExternalServer {
                 },
                 Resolution::Identity(lookup),
             ) => Ok(match lookup {
+                // A backend identity must pass the same rules as a client's
+                // (ATK-04): an empty or control-character mapping is a
+                // backend fault, not a login.
+                Lookup::Found(identity) if super::identity(identity.as_bytes()).is_none() => {
+                    fail(Failure::Unavailable)
+                }
                 Lookup::Found(identity) => match authzid {
                     Some(z) if z != identity => fail(Failure::NotAuthorized),
                     _ => Step::Done(Outcome::Success(Authenticated {
@@ -99,6 +105,21 @@ impl ExternalServer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn atk_04_a_bad_identity_from_the_backend_never_authenticates() {
+        for bad in ["", "alice\r\nRCPT TO:<x>", "a\0b", &"x".repeat(300)] {
+            let mut ex = ServerExchange::new(Mechanism::External);
+            let _ = request(ex.step(&tls_ctx(), Some(b"")));
+            let s = ex
+                .resolve(
+                    &tls_ctx(),
+                    Resolution::Identity(Lookup::Found(bad.to_owned())),
+                )
+                .unwrap();
+            assert_eq!(failure(s), Failure::Unavailable, "{bad:?}");
+        }
+    }
+
     use super::super::testing::*;
     use super::super::*;
 

@@ -301,6 +301,14 @@ impl OAuthServer {
     pub(crate) fn resolve(&mut self, resolution: Resolution) -> Result<Step, Misfit> {
         match (std::mem::replace(&mut self.state, State::Done), resolution) {
             (State::Validating { user }, Resolution::Token(verdict)) => Ok(match verdict {
+                // A backend identity must pass the same rules as a client's
+                // (ATK-04): an empty or control-character name from a buggy
+                // token service is a backend fault, not a login.
+                TokenVerdict::Valid { identity }
+                    if super::identity(identity.as_bytes()).is_none() =>
+                {
+                    fail(Failure::Unavailable)
+                }
                 TokenVerdict::Valid { identity } => {
                     match Verified::new(self.mechanism, identity, user) {
                         Verified::Done(step) => step,
@@ -587,6 +595,26 @@ mod tests {
             .resolve(&ctx(), Resolution::Token(TokenVerdict::Unavailable))
             .unwrap();
         assert_eq!(failure(s), Failure::Unavailable);
+    }
+
+    #[test]
+    fn atk_04_a_bad_token_owner_from_the_backend_never_authenticates() {
+        for mech in [Mechanism::XOAuth2, Mechanism::OAuthBearer] {
+            let msg: &[u8] = if mech == Mechanism::XOAuth2 {
+                b"user=tim\x01auth=Bearer abc\x01\x01"
+            } else {
+                b"n,,\x01auth=Bearer abc\x01\x01"
+            };
+            for bad in ["", "tim\r\nX", "a\0b"] {
+                let mut ex = ServerExchange::new(mech);
+                let _ = request(ex.step(&ctx(), Some(msg)));
+                let valid = Resolution::Token(TokenVerdict::Valid {
+                    identity: bad.into(),
+                });
+                let s = ex.resolve(&ctx(), valid).unwrap();
+                assert_eq!(failure(s), Failure::Unavailable, "{mech} {bad:?}");
+            }
+        }
     }
 
     #[test]
