@@ -5,12 +5,11 @@
 //! and polls until `None` after each (see [`bound`]):
 //!
 //! * input: one line (`max(auth_line, command_line + 500)`), or while a
-//!   question is open `buffered_input`, plus the piece of the read being
-//!   framed (8 KiB);
+//!   question is open `buffered_input`, plus the read being processed
+//!   (`R`: processing pauses while 32 KiB of replies wait for `poll`);
 //! * output: what one read can produce before the driver polls — the body
-//!   bytes of that read, and replies, of which the largest per input octet
-//!   is EHLO's (a capability list for an 8-octet `EHLO x` line): at most
-//!   `32 × R`;
+//!   bytes of that read (`R`), and at most 32 KiB of batched replies plus
+//!   one reply;
 //! * state: the transaction's recipients (`recipients` × 1 KiB) and a fixed
 //!   16 KiB for the rest (SASL exchange, EHLO name, sender).
 //!
@@ -103,7 +102,7 @@ fn peak_during(f: impl FnOnce()) -> usize {
 fn bound(config: &Config, read: usize) -> usize {
     let l = config.limits();
     let line = l.auth_line.max(l.command_line + 500);
-    line.max(l.buffered_input) + 8 * 1024 + 32 * read + l.recipients * 1024 + 16 * 1024
+    line.max(l.buffered_input) + 2 * read + 33 * 1024 + l.recipients * 1024 + 16 * 1024
 }
 
 /// Drives a session through `reads`, polling and dropping every output, and

@@ -38,6 +38,11 @@ const OUT_BATCH: usize = 512;
 /// How much of one [`Session::receive`] call is framed at a time.
 const RECEIVE_PIECE: usize = 8 * 1024;
 
+/// Batched replies past this size stop input processing until `poll` hands
+/// them out: a pipelined flood of commands with long replies (EHLO answers
+/// one 8-byte line with some 250) cannot make the output grow with the input.
+const OUT_HIGH_WATER: usize = 32 * 1024;
+
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "every output must be acted on"]
@@ -202,13 +207,13 @@ impl Session {
     /// Feeds bytes read from the client, then processes what it can. Call
     /// [`poll`](Self::poll) afterwards. `now` drives the timeouts.
     ///
-    /// Bytes are taken a piece at a time, so the input buffer never holds
-    /// more than one line (or, while a question is open,
-    /// [`Limits::buffered_input`](crate::Limits::buffered_input)) plus one
-    /// piece, however large `data` is. What one call can queue before the
-    /// next `poll` grows with `data`: its body bytes and replies (at most
-    /// about 32 reply octets per input octet, for pipelined `EHLO`), so
-    /// read in bounded pieces and poll after each.
+    /// Bytes are taken a piece at a time and processed as far as they go:
+    /// until a question is asked (then at most
+    /// [`Limits::buffered_input`](crate::Limits::buffered_input) waits), or
+    /// until 32 KiB of replies are batched (then the rest of `data` waits
+    /// for [`poll`](Self::poll) to hand them out). What one call holds is
+    /// therefore bounded by the size of `data`, plus one line: read in
+    /// bounded pieces (4–16 KiB) and poll after each.
     pub fn receive(&mut self, now: Instant, data: &[u8]) {
         self.now = now;
         let mut rest = data;
@@ -254,6 +259,9 @@ impl Session {
             // pipelined group goes out in one Send (RFC 2920).
             if self.awaiting.is_some() {
                 return None;
+            }
+            if self.out.len() >= OUT_HIGH_WATER {
+                return Some(Output::Send(self.out.split().freeze()));
             }
             if !self.step() {
                 break;
@@ -455,7 +463,7 @@ impl Session {
 
     /// Processes input until it runs out or the session must wait.
     fn drive(&mut self) {
-        while self.awaiting.is_none() && self.step() {}
+        while self.awaiting.is_none() && self.out.len() < OUT_HIGH_WATER && self.step() {}
     }
 
     /// Processes one unit of input (a line or a body piece). Returns false
