@@ -947,7 +947,7 @@ mod tests {
                 ClientError::NonceMismatch,
             ),
             (
-                "r=XXXX+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4096",
+                "r=zzzz+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4096",
                 ClientError::NonceMismatch,
             ),
             (
