@@ -500,7 +500,7 @@ impl PasswdFile {
 
     /// Users loaded.
     pub fn len(&self) -> usize {
-        self.current().users.len()
+        self.current().entries()
     }
 
     /// True when no user is loaded.

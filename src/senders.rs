@@ -189,8 +189,7 @@ impl SenderLoginMap {
 
     /// Keys (addresses and domains) in the map.
     pub fn len(&self) -> usize {
-        let t = self.current();
-        t.addresses.len() + t.domains.len()
+        self.current().entries()
     }
 
     /// True when the map has no keys.
